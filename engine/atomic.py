@@ -1,0 +1,40 @@
+"""Atomic file writes: write to a temporary file in the same folder, then rename over the target."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success it replaces ``target``, on error it is removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(target: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def write_npy(target: str | os.PathLike, array: np.ndarray) -> None:
+    """Write one array as .npy (memory-mappable), atomically."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)

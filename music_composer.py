@@ -1,0 +1,18 @@
+"""The `music-composer` command: `music-composer midi …` goes to the MIDI tools, everything else to the WAV pipeline."""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch on the first argument; returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["midi"]:
+        from symbolic.cli import main as symbolic_main
+        return symbolic_main(argv[1:])
+    from wavegen.cli import main as wavegen_main
+    return wavegen_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

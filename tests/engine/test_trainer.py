@@ -1,0 +1,103 @@
+"""Trainer: learns, validates, logs, resumes exactly (between epochs and mid-epoch), rejects divergence."""
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from engine.checkpoint import check_compatible, load_checkpoint
+from engine.errors import UserError
+from engine.trainer import StepOutput, TrainConfig, Trainer
+
+
+class Regressor(nn.Module):
+    """Tiny model with dropout, so exact resume also depends on restoring the RNG state."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.Tanh(), nn.Linear(16, 1))
+
+    def training_loss(self, batch, step):
+        x, y = batch
+        mse = ((self.net(x) - y) ** 2).mean()
+        return StepOutput(loss=mse, metrics={"mse": mse, "zero_baseline": (y ** 2).mean()}, count=len(x))
+
+
+def data(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    return TensorDataset(x, x.sum(dim=1, keepdim=True) * 0.5)
+
+
+def train(tmp_path, name="run", **overrides):
+    torch.manual_seed(123)
+    model = Regressor()
+    settings = dict(batch_size=8, learning_rate=1e-2, progress=False, tensorboard=False, log_every=4)
+    config = TrainConfig(run_dir=str(tmp_path / name), **{**settings, **overrides})
+    trainer = Trainer(model, data(), data(16, seed=1), config, hparams={"hidden": 16})
+    rows = trainer.fit()
+    return model, rows, trainer
+
+
+def test_learns_and_logs_train_and_val_metrics(tmp_path):
+    model, rows, trainer = train(tmp_path, epochs=6)
+    epoch_rows = [r for r in rows if "val/mse" in r]
+    assert len(epoch_rows) == 6 and epoch_rows[-1]["val/mse"] < 0.5 * epoch_rows[0]["val/mse"]
+    assert epoch_rows[-1]["val/mse"] < epoch_rows[-1]["val/zero_baseline"]
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == rows
+    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
+    assert "val/mse" in header and "train/loss" in header
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["epoch"] == 6 and state["step"] == 48 and state["hparams"] == {"hidden": 16}
+
+
+def test_resume_between_epochs_is_exact(tmp_path):
+    straight, _, _ = train(tmp_path, "straight", epochs=4)
+    train(tmp_path, "split", epochs=2)
+    resumed, _, trainer = train(tmp_path, "split", epochs=4)
+    assert trainer.resumed
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_mid_epoch_is_exact(tmp_path):
+    straight, _, _ = train(tmp_path, "straight", max_steps=13)
+    train(tmp_path, "split", max_steps=5)
+    resumed, rows, _ = train(tmp_path, "split", max_steps=13)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert sorted({r["step"] for r in rows}) == sorted(set(r["step"] for r in rows))
+
+
+def test_finished_run_trains_no_further(tmp_path, capsys):
+    train(tmp_path, epochs=1)
+    _, _, trainer = train(tmp_path, epochs=1)
+    assert trainer.step == 8
+    assert "nothing left to train" in capsys.readouterr().out
+
+
+def test_divergence_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="diverged"):
+        train(tmp_path, epochs=3, learning_rate=1e30, grad_clip=None)
+
+
+def test_checkpoint_of_another_shape_is_rejected(tmp_path):
+    train(tmp_path, epochs=1)
+    other = nn.Module()
+    other.net = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+    other.training_loss = Regressor.training_loss.__get__(other)
+    config = TrainConfig(run_dir=str(tmp_path / "run"), epochs=2, progress=False, tensorboard=False)
+    with pytest.raises(UserError, match="does not fit"):
+        Trainer(other, data(), None, config)
+    with pytest.raises(UserError, match="hidden: checkpoint has 16, now 8"):
+        check_compatible({"hidden": 16}, {"hidden": 8}, ["hidden"], "run/checkpoint.pt")
+
+
+def test_lr_lambda_is_applied_and_resumed(tmp_path):
+    torch.manual_seed(0)
+    config = TrainConfig(run_dir=str(tmp_path / "lr"), max_steps=4, batch_size=16, learning_rate=1.0,
+                         progress=False, tensorboard=False, log_every=1)
+    rows = Trainer(Regressor(), data(), None, config, lr_lambda=lambda s: 0.5 ** s).fit()
+    assert [r["lr"] for r in rows if "lr" in r] == [0.5, 0.25, 0.125, 0.0625]
