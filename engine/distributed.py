@@ -8,20 +8,28 @@ import torch.distributed as dist
 
 
 def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return dist.get_world_size() if is_initialized() else 1
 
 
 def rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
+    return dist.get_rank() if is_initialized() else 0
 
 
 def is_main_process() -> bool:
     return rank() == 0
 
 
+def launched_by_torchrun() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
+
+
+def is_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
 def setup(device_name: str) -> str:
     """Initialise the process group when launched by torchrun; return the device name this rank should use."""
-    if world_size() <= 1 or dist.is_initialized():
+    if not launched_by_torchrun() or dist.is_initialized():
         return device_name
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
@@ -32,18 +40,14 @@ def setup(device_name: str) -> str:
 
 
 def teardown() -> None:
-    if dist.is_available() and dist.is_initialized():
+    if is_initialized():
         dist.destroy_process_group()
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     """Sum a tensor over all ranks (identity in a single process)."""
-    if dist.is_available() and dist.is_initialized():
+    if is_initialized():
         values = values.clone()
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
 
-
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()

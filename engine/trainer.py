@@ -163,7 +163,7 @@ class Trainer:
                                           weight_decay=config.weight_decay)
         self.scheduler = (torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda) if lr_lambda else None)
         self.wrapped: nn.Module = _LossModule(model)
-        if distributed.world_size() > 1:
+        if distributed.is_initialized():
             self.wrapped = DistributedDataParallel(
                 self.wrapped, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.epoch = 0  # completed epochs
