@@ -170,7 +170,7 @@ class SourceCache:
             return
         live = {r["file"] for e in self.entries.values() for r in e.arrays.values()}
         for path in self.items_dir.iterdir():
-            if path.name not in live:
+            if path.name not in live and not path.name.startswith("."):  # dot files: another writer's temps
                 path.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------------------------------------- reconcile
