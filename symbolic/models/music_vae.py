@@ -1,0 +1,222 @@
+"""MusicVAE (Roberts et al., 2018): a recurrent VAE over fixed-length windows of melody, drums or trios.
+
+Encoder: stacked bidirectional LSTM over the one-hot input; its final forward and backward outputs give the
+posterior N(μ, σ²) with μ = Linear(h), σ = softplus(Linear(h)); the prior is N(0, I).
+
+Decoder, one categorical LSTM per track (for trio: melody, bass, drums), each fed the previous token:
+- flat: started from tanh(Linear(z)), z appended to every input, one segment covering the whole window;
+- hierarchical: a conductor LSTM started from z emits one embedding per bar; each bar is decoded from its
+  embedding (state reset per bar, embedding appended to every input), its first input being the previous
+  bar's last token.
+
+Loss: summed cross-entropy + β·max(KL − free_bits·ln 2, 0), β and scheduled sampling annealed by step (see
+`symbolic.configs`). Batches are int64 class indices [B, T, n_tracks]. Call `eval()` before inference.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from engine.trainer import StepOutput
+from symbolic.configs import MusicVAEConfig
+from symbolic.models.lstm_parts import BidirectionalLstmEncoder, CategoricalLstmDecoder, Conductor, small_linear
+
+LN2 = math.log(2.0)
+
+
+def gaussian_kl(mu: Tensor, sigma: Tensor) -> Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) in nats per sequence: [B, z_size] -> [B]."""
+    return (0.5 * (mu ** 2 + sigma ** 2) - torch.log(sigma) - 0.5).sum(dim=-1)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between vectors a and b [D] at fractions t [n] -> [n, D]."""
+    omega = torch.arccos(F.cosine_similarity(a, b, dim=0).clamp(-1.0, 1.0))
+    t = t.unsqueeze(1)
+    if torch.sin(omega) < 1e-6:  # (anti)parallel: the great circle is undefined, interpolate linearly
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+class MusicVAE(nn.Module):
+    """Encoder, optional conductor and per-track decoders built from a MusicVAEConfig."""
+
+    def __init__(self, config: MusicVAEConfig):
+        super().__init__()
+        self.config = config
+        keep = config.dropout_keep_prob
+        input_size = sum(self._roll_size(d) if config.roll_input else d for d in config.depths)
+        self.encoder = BidirectionalLstmEncoder(input_size, config.enc_rnn_size, keep)
+        self.mu = small_linear(self.encoder.output_size, config.z_size)
+        self.sigma = small_linear(self.encoder.output_size, config.z_size)
+        self.conductor = Conductor(config.z_size, config.conductor_rnn_size, keep) if config.hierarchical else None
+        embed_size = self.conductor.output_size if self.conductor else config.z_size
+        self.decoders = nn.ModuleList(
+            CategoricalLstmDecoder(depth, embed_size, config.dec_rnn_size, keep) for depth in config.depths)
+
+    # --------------------------------------------------------------------------------------- training
+    def training_loss(self, batch: Tensor, step: int) -> StepOutput:
+        """Magenta's loss on a batch [B, T, n_tracks]; scheduled sampling only in training mode."""
+        cfg = self.config
+        x = self._check(batch)
+        mu, sigma, z = self.encode(x)
+        sampling_prob = cfg.sampling_prob(step) if self.training else 0.0
+        logits = self.decoder_logits(x, z, sampling_prob)
+        r_loss = self._reconstruction_loss(logits, x)
+        kl = gaussian_kl(mu, sigma)
+        kl_cost = (kl - cfg.free_bits * LN2).clamp(min=0.0)
+        beta = cfg.beta(step)
+        loss = r_loss.mean() + beta * kl_cost.mean()
+        metrics = {
+            "r_loss": r_loss.mean().detach(),
+            "kl_bits": kl.mean().detach() / LN2,
+            "kl_loss": kl_cost.mean().detach(),
+            "beta": beta,
+            "sampling_prob": sampling_prob,
+            "accuracy": self._correct(logits, x).float().mean(),
+        }
+        return StepOutput(loss=loss, metrics=metrics, count=x.shape[0])
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Posterior mean μ, scale σ and a sample z = μ + σ·ε, each [B, z_size], of sequences [B, T, n_tracks]."""
+        h = self.encoder(self._encoder_input(self._check(x)))
+        mu = self.mu(h).float()  # float32 even under autocast: the KL term needs the precision
+        sigma = F.softplus(self.sigma(h).float())
+        return mu, sigma, mu + sigma * torch.randn_like(sigma)
+
+    def decoder_logits(self, x: Tensor, z: Tensor, sampling_prob: float = 0.0) -> list[Tensor]:
+        """Per-track logits [B, T, depth] for x given z, fed x shifted right (zeros first).
+
+        All bars of a hierarchical model run as one batch of B·bars sequences, since the conductor does not
+        depend on the decoded notes.
+        """
+        x = self._check(x)
+        batch, length, _ = x.shape
+        segment = self._segment_length(length)
+        embeddings = self._segment_embeddings(z, length // segment).flatten(0, 1)
+        logits = []
+        for k, decoder in enumerate(self.decoders):
+            targets = F.one_hot(x[..., k], decoder.depth).float()
+            inputs = F.pad(targets[:, :-1], (0, 0, 1, 0))
+            out = decoder(inputs.reshape(-1, segment, decoder.depth), embeddings, sampling_prob)
+            logits.append(out.reshape(batch, length, decoder.depth))
+        return logits
+
+    # -------------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def decode(self, z: Tensor, length: int, temperature: float = 1.0) -> Tensor:
+        """Sequences [B, length, n_tracks] (int64) sampled step by step from z [B, z_size]; temperature 0: argmax."""
+        segment = self._segment_length(length)
+        embeddings = self._segment_embeddings(z, length // segment)
+        tracks = []
+        for decoder in self.decoders:
+            first = z.new_zeros(z.shape[0], decoder.depth)
+            segments = []
+            for s in range(embeddings.shape[1]):
+                segments.append(decoder.sample(embeddings[:, s], first, segment, temperature))
+                first = F.one_hot(segments[-1][:, -1], decoder.depth).to(first.dtype)
+            tracks.append(torch.cat(segments, dim=1))
+        return torch.stack(tracks, dim=-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, length: int, temperature: float = 1.0) -> Tensor:
+        """n sequences [n, length, n_tracks] decoded from z drawn from the prior."""
+        z = torch.randn(n, self.config.z_size, device=self.mu.weight.device)
+        return self.decode(z, length, temperature)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, temperature: float = 1.0) -> Tensor:
+        """x [B, T, n_tracks] decoded again from its posterior mean."""
+        mu, _, _ = self.encode(x)
+        return self.decode(mu, x.shape[1], temperature)
+
+    @torch.no_grad()
+    def interpolate(self, x1: Tensor, x2: Tensor, n: int, temperature: float = 1.0) -> Tensor:
+        """n sequences [n, T, n_tracks] decoded along the slerp between the posterior means of x1 and x2 [T, n_tracks].
+
+        The first and last are decoded from the endpoints themselves.
+        """
+        mu, _, _ = self.encode(torch.stack([x1, x2]))
+        z = slerp(mu[0], mu[1], torch.linspace(0.0, 1.0, n, device=mu.device))
+        return self.decode(z, x1.shape[0], temperature)
+
+    @torch.no_grad()
+    def evaluate(self, x: Tensor, temperature: float = 1.0) -> dict[str, Tensor]:
+        """Batch means of the metrics that compare models, on sequences [B, T, n_tracks].
+
+        Teacher-forced, with z drawn from the posterior as in the loss: r_loss, kl_bits, elbo (nats per
+        sequence), accuracy and bar_accuracy ([n_bars]). Free-running, as `reconstruct` (z = posterior mean,
+        each step fed the previous sample at `temperature`): sampled_accuracy and bar_sampled_accuracy.
+        """
+        x = self._check(x)
+        mu, sigma, z = self.encode(x)
+        logits = self.decoder_logits(x, z)
+        r_loss = self._reconstruction_loss(logits, x)
+        kl = gaussian_kl(mu, sigma)
+        teacher = self._per_bar(self._correct(logits, x))
+        sampled = self._per_bar(self.decode(mu, x.shape[1], temperature) == x)
+        return {
+            "r_loss": r_loss.mean(),
+            "kl_bits": kl.mean() / LN2,
+            "elbo": -(r_loss + kl).mean(),
+            "accuracy": teacher.mean(),
+            "sampled_accuracy": sampled.mean(),
+            "bar_accuracy": teacher,
+            "bar_sampled_accuracy": sampled,
+        }
+
+    # ---------------------------------------------------------------------------------------- helpers
+    def _check(self, x: Tensor) -> Tensor:
+        """x as int64, after checking it is [B, T, n_tracks] of class indices that the decoder can split."""
+        n_tracks = len(self.config.depths)
+        if x.dim() != 3 or x.shape[-1] != n_tracks or x.is_floating_point():
+            raise ValueError(f"expected integer class indices [B, T, {n_tracks}], got {x.dtype} {list(x.shape)}")
+        self._segment_length(x.shape[1])
+        return x.long()
+
+    def _segment_length(self, length: int) -> int:
+        """Steps decoded from one embedding: a bar for hierarchical models, everything for flat ones."""
+        if not self.config.hierarchical:
+            return length
+        if length <= 0 or length % self.config.steps_per_bar:
+            raise ValueError(f"a hierarchical model needs whole bars of {self.config.steps_per_bar} steps, "
+                             f"got a length of {length}")
+        return self.config.steps_per_bar
+
+    def _segment_embeddings(self, z: Tensor, n_segments: int) -> Tensor:
+        """[B, n_segments, embed_size]: the conductor's bar embeddings, or z itself for a flat decoder."""
+        return self.conductor(z, n_segments) if self.conductor else z.unsqueeze(1)
+
+    @staticmethod
+    def _roll_size(depth: int) -> int:
+        """Width of a drum roll for `depth` = 2**n hit combinations: n hit bits and a silence bit."""
+        return depth.bit_length()
+
+    def _encoder_input(self, x: Tensor) -> Tensor:
+        """Float encoder input [B, T, input_size]: the tracks' one-hots (or drum rolls) concatenated."""
+        parts = []
+        for k, depth in enumerate(self.config.depths):
+            if self.config.roll_input:  # class index = sum of 2**i over the drum classes i that are hit
+                bits = (x[..., k, None] >> torch.arange(self._roll_size(depth) - 1, device=x.device)) & 1
+                parts.append(torch.cat([bits, (x[..., k, None] == 0).long()], dim=-1).float())
+            else:
+                parts.append(F.one_hot(x[..., k], depth).float())
+        return torch.cat(parts, dim=-1)
+
+    @staticmethod
+    def _reconstruction_loss(logits: list[Tensor], x: Tensor) -> Tensor:
+        """Cross-entropy summed over time and tracks: [B]."""
+        return sum(F.cross_entropy(l.flatten(0, 1).float(), x[..., k].flatten(), reduction="none").view(x.shape[:2])
+                   .sum(dim=1) for k, l in enumerate(logits))
+
+    @staticmethod
+    def _correct(logits: list[Tensor], x: Tensor) -> Tensor:
+        """Whether each step's most likely class is the target: bool [B, T, n_tracks]."""
+        return torch.stack([l.argmax(dim=-1) for l in logits], dim=-1) == x
+
+    def _per_bar(self, correct: Tensor) -> Tensor:
+        """Accuracy per bar [n_bars] from per-step correctness [B, T, n_tracks]."""
+        return correct.float().unflatten(1, (-1, self.config.steps_per_bar)).mean(dim=(0, 2, 3))
