@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 
 
 @contextlib.contextmanager
@@ -28,13 +27,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_json(target: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as compact JSON (the fast encoder: manifests can hold many thousand entries), atomically."""
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True))
 
-
-def write_npy(target: str | os.PathLike, array: np.ndarray) -> None:
-    """Write one array as .npy (memory-mappable), atomically."""
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, array, allow_pickle=False)

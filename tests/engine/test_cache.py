@@ -76,13 +76,20 @@ def test_parameter_change_rebuilds(tmp_path):
     assert cache.load(cache.entries["a.txt"], "values").tolist() == [2, 4]
 
 
-def test_truncated_item_and_corrupt_manifest_are_rebuilt(tmp_path):
-    make_sources(tmp_path / "src", {"a.txt": "1 2 3", "b.txt": "4 5"})
+def test_truncated_shard_and_corrupt_manifest_are_rebuilt(tmp_path):
+    make_sources(tmp_path / "src", {f"{i}.txt": "1 2 3" for i in range(8)})
     cache, _ = reconcile(tmp_path)
-    item = cache.items_dir / cache.entries["a.txt"].arrays["values"]["file"]
-    item.write_bytes(item.read_bytes()[:-4])
-    _, report = reconcile(tmp_path)
-    assert report.processed == ["a.txt"] and report.reused == ["b.txt"]
+    last = cache.entries["7.txt"].arrays["values"]
+    shard = cache.items_dir / last["file"]
+    shard.write_bytes(shard.read_bytes()[:-4])  # an interrupted write cuts the shard's last array short
+    damaged = sorted(rel for rel, e in cache.entries.items() if e.arrays["values"]["file"] == last["file"]
+                     and e.arrays["values"]["offset"] >= last["offset"])
+    cache, report = reconcile(tmp_path)
+    assert report.processed == damaged == ["7.txt"] and len(report.reused) == 7
+    assert cache.load(cache.entries["7.txt"], "values").tolist() == [1, 2, 3]
+    make_sources(tmp_path / "src", {"a.txt": "1 2 3", "b.txt": "4 5"})
+    for path in (tmp_path / "src").glob("[0-9].txt"):
+        path.unlink()
     cache.manifest_path.write_text('{"version": 1, "entr')
     _, report = reconcile(tmp_path)
     assert sorted(report.processed) == ["a.txt", "b.txt"] and "unreadable" in report.rebuilt_manifest
