@@ -1,0 +1,92 @@
+"""The `music-composer midi ...` command group.
+
+Every command module exposes ``add_commands(subparsers)``, which adds its subcommands to the `midi` group and sets
+``run`` (args -> exit code) on each; this module adds `prepare`. ``build_parser`` and ``main`` assemble and run the
+group from any list of such functions. Errors a user can fix print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from engine.errors import UserError
+from symbolic.converters import CONVERTERS, converter_from_spec
+from symbolic.prepare import prepare
+
+CONVERTER_OPTIONS = ("slice_bars", "steps_per_quarter", "steps_per_bar", "program_range", "pitch_range",
+                     "seq_len", "hop")
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add `prepare` to the `midi` command group."""
+    p = subparsers.add_parser(
+        "prepare", help="convert a folder of MIDI files into a prepared dataset",
+        description="Convert every MIDI file under --input into windows in --output. Running it again reuses "
+                    "unchanged files and picks up added, changed and removed ones; skipped files are listed with "
+                    "their reason.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="NAME", help="model config whose data spec to use")
+    source.add_argument("--converter", choices=sorted(CONVERTERS), help="converter to use, with the options below")
+    p.add_argument("--input", required=True, type=Path, metavar="DIR", help="folder of .mid/.midi/.kar files")
+    p.add_argument("--output", required=True, type=Path, metavar="DIR", help="folder of the prepared dataset")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per CPU core)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options = p.add_argument_group("converter options (with --converter; unset ones keep the converter's default)")
+    options.add_argument("--slice-bars", type=int, metavar="N", help="bars per window")
+    options.add_argument("--steps-per-quarter", type=int, metavar="N")
+    options.add_argument("--steps-per-bar", type=int, metavar="N", help="pianoroll: steps in one bar (16 = 4/4)")
+    options.add_argument("--program-range", type=int, nargs=2, metavar=("LOW", "HIGH"),
+                         help="melody, pianoroll, notes: only tracks with a General MIDI program in this range")
+    options.add_argument("--pitch-range", type=int, nargs=2, metavar=("LOW", "HIGH"), help="pianoroll: pitch rows")
+    options.add_argument("--seq-len", type=int, metavar="N", help="notes: tokens per window")
+    options.add_argument("--hop", type=int, metavar="N", help="notes: tokens between window starts")
+    p.set_defaults(run=run_prepare)
+
+
+def converter_spec(args: argparse.Namespace) -> dict:
+    """The converter spec named by --config (through the model config registry) or built from --converter."""
+    given = [name for name in CONVERTER_OPTIONS if getattr(args, name) is not None]
+    if args.converter:
+        return {"kind": args.converter, **{name: getattr(args, name) for name in given}}
+    if given:
+        raise UserError(f"--config {args.config} fixes the converter; drop --{given[0].replace('_', '-')}")
+    try:
+        from symbolic.configs import get_config
+    except ImportError:
+        raise UserError("--config needs the model config registry (symbolic.configs), which is not available; "
+                        "use --converter") from None
+    return dict(get_config(args.config).data)
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    """Prepare the dataset and print what was done, one line per skip reason."""
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    converter = converter_from_spec(converter_spec(args))
+    result = prepare(converter, args.input, args.output, workers=args.workers, progress=not args.no_progress)
+    print("\n".join(result.summary()))
+    return 0
+
+
+CommandAdder = Callable[[argparse._SubParsersAction], None]
+
+
+def build_parser(adders: Sequence[CommandAdder] = (add_commands,)) -> argparse.ArgumentParser:
+    """The `music-composer midi` parser with the subcommands every function in ``adders`` adds."""
+    parser = argparse.ArgumentParser(prog="music-composer midi", description="MIDI datasets and models.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in adders:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, adders: Sequence[CommandAdder] = (add_commands,)) -> int:
+    """Run one `midi` subcommand; a UserError prints ``error: <message>`` and gives exit code 2."""
+    args = build_parser(adders).parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

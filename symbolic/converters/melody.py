@@ -1,0 +1,125 @@
+"""Monophonic melody windows with Magenta MusicVAE's OneHotMelodyConverter semantics.
+
+A window is int16 [seq_len, 1] of 90 classes: 0 = no event (hold the sounding note or stay silent), 1 = note-off,
+2..89 = note-on of pitches 21..108; 4 steps per quarter, 16 steps per bar (segments in other meters are skipped and
+counted). Each non-drum track (optionally only programs in ``program_range``) gives one monophonic line, highest
+note kept in polyphony; notes outside 21..108 are dropped first, as Magenta does. A silence of ``gap_bars`` bars
+ends a melody; windows of ``slice_bars`` bars are taken at a 1-bar stride inside each melody and de-duplicated
+per file (Magenta de-duplicates per time segment).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pretty_midi
+import symusic
+
+from symbolic.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, new_midi,
+                                      seconds_per_step)
+from symbolic.converters.events import (MELODY_DEPTH, MELODY_HOLD, MELODY_MAX_PITCH, MELODY_MIN_PITCH, MELODY_OFF,
+                                        gap_breaks, melody_events, monophonic, span_bars, take_windows,
+                                        unique_windows, window_starts)
+from symbolic.converters.grid import Grid, TrackNotes, build_grid, pitched_tracks, track_notes
+
+
+def melody_line(grid: Grid, track: TrackNotes, stats: Counter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The monophonic line (global start step, end step, pitch) of one track's notes in kept segments."""
+    in_range = (track.pitch >= MELODY_MIN_PITCH) & (track.pitch <= MELODY_MAX_PITCH)
+    stats["notes_out_of_pitch_range"] += int((~in_range).sum())
+    track = track.select(in_range)
+    start, end, keep = grid.quantize(track)
+    stats["notes_other_meter"] += int((~keep).sum())
+    return monophonic(start, end, track.pitch[keep])
+
+
+def meter_reason(grid: Grid, steps_per_bar: int) -> str:
+    """Why nothing came out when every note lay in segments of another meter."""
+    meters = ", ".join(sorted(grid.other_meters))
+    return f"meter: only {meters} sections (needs {steps_per_bar} steps per bar)"
+
+
+def decode_melody(codes: np.ndarray, steps_per_quarter: int, program: int = 0) -> pretty_midi.Instrument:
+    """The instrument playing a melody code sequence: an onset sounds until a note-off, the next onset or the end."""
+    step = seconds_per_step(steps_per_quarter)
+    instrument = pretty_midi.Instrument(program=program)
+    pitch, onset = None, 0
+    for t, code in enumerate([*codes.tolist(), MELODY_OFF]):
+        if code == MELODY_HOLD:
+            continue
+        if pitch is not None:
+            instrument.notes.append(pretty_midi.Note(DECODE_VELOCITY, pitch, onset * step, t * step))
+        pitch, onset = (code - 2 + MELODY_MIN_PITCH, t) if code != MELODY_OFF else (None, t)
+    return instrument
+
+
+@dataclass(frozen=True)
+class MelodyConverter(Converter):
+    """Magenta-compatible one-hot melody windows (90 classes) of ``slice_bars`` bars."""
+
+    name = "melody"
+    slice_bars: int = 2
+    steps_per_quarter: int = 4
+    program_range: tuple[int, int] | None = None
+    gap_bars: int = 1
+
+    @property
+    def steps_per_bar(self) -> int:
+        return 4 * self.steps_per_quarter
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        return (MELODY_DEPTH,)
+
+    @property
+    def seq_len(self) -> int:
+        return self.slice_bars * self.steps_per_bar
+
+    @property
+    def pitch_tracks(self) -> tuple[int, ...]:
+        return (0,)
+
+    def encode(self, score: symusic.Score, source: str) -> ConversionResult:
+        """Melody windows of every eligible track of ``score``."""
+        stats = Counter()
+        eligible, reason = pitched_tracks(score, self.program_range, stats)
+        if reason:
+            return ConversionResult(self.empty(), stats, reason)
+        grid = build_grid(score, self.steps_per_quarter, self.steps_per_bar)
+        stats["segments"] = len(grid.tick_start)
+        stats["segments_other_meter"] = sum(grid.other_meters.values())
+        if not len(grid.bar_start):
+            return ConversionResult(self.empty(), stats, meter_reason(grid, self.steps_per_bar))
+        parts, found = [], False
+        for track in eligible:
+            start, end, pitch = melody_line(grid, track_notes(track), stats)
+            if len(start) == 0:
+                continue
+            found = True
+            brk = gap_breaks(start, end, self.gap_bars * self.steps_per_bar)
+            bar_start, bar_end = span_bars(start, end, brk, self.steps_per_bar)
+            stats["melodies"] += len(bar_start)
+            stats["melodies_too_short"] += int((bar_end - bar_start < self.slice_bars).sum())
+            starts = window_starts(bar_start, bar_end, self.slice_bars)
+            if len(starts):
+                events = melody_events(start, end, pitch, brk, grid.n_steps)
+                parts.append(take_windows(events, starts, self.steps_per_bar, self.seq_len))
+        windows = unique_windows(np.concatenate(parts)) if parts else np.zeros((0, self.seq_len), np.int16)
+        stats["windows"] = len(windows)
+        stats["windows_duplicate"] = sum(len(p) for p in parts) - len(windows)
+        return ConversionResult(windows[:, :, None], stats, None if len(windows) else self._reason(found, grid, stats))
+
+    def _reason(self, found: bool, grid: Grid, stats: Counter) -> str:
+        """Why no window came out of a score that has eligible tracks."""
+        if found:
+            return f"too short: no melody spans {self.slice_bars} bars"
+        if stats["notes_other_meter"]:
+            return meter_reason(grid, self.steps_per_bar)
+        return f"pitch range: no note within {MELODY_MIN_PITCH}-{MELODY_MAX_PITCH}"
+
+    def decode(self, window: np.ndarray) -> pretty_midi.PrettyMIDI:
+        """A one-instrument MIDI (piano) of a [seq_len, 1] melody window."""
+        pm = new_midi(self.steps_per_quarter, self.steps_per_bar)
+        pm.instruments.append(decode_melody(np.asarray(window).reshape(-1), self.steps_per_quarter))
+        return pm

@@ -1,0 +1,124 @@
+"""Polyphonic piano-roll bars, the frames of CNN-VRNN.
+
+A window is bool [slice_bars, 2, steps_per_bar, n_pitches]: a sequence of ``slice_bars`` true bars, each an image
+with two binary channels over steps x pitches (``pitch_range`` inclusive): channel 0 = onset (a note starts),
+channel 1 = sounding (the note is held, its onset step included). Keeping onsets apart from sustain means a
+repeated note is re-struck when decoding. Bars come from the time signature: segments whose bar is not
+``steps_per_bar`` steps long (16 = 4/4 at 4 steps per quarter; 12 = 3/4) are skipped and counted. All non-drum
+tracks (optionally only programs in ``program_range``) are merged; notes outside the pitch range are dropped and
+counted. Windows are taken at a 1-bar stride inside each time segment where no bar is silent, de-duplicated per
+file.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pretty_midi
+import symusic
+
+from symbolic.converters.base import DECODE_VELOCITY, ConversionResult, Converter, new_midi, seconds_per_step
+from symbolic.converters.events import take_windows, unique_windows
+from symbolic.converters.grid import Grid, build_grid, pitched_tracks, track_notes
+from symbolic.converters.melody import meter_reason
+
+ONSET, SOUNDING = 0, 1
+
+
+@dataclass(frozen=True)
+class PianorollConverter(Converter):
+    """Binary onset/sounding piano rolls of ``slice_bars`` consecutive bars."""
+
+    name = "pianoroll"
+    dtype = np.bool_
+    slice_bars: int = 4
+    steps_per_quarter: int = 4
+    steps_per_bar: int = 16
+    pitch_range: tuple[int, int] = (21, 108)
+    program_range: tuple[int, int] | None = None
+
+    @property
+    def n_pitches(self) -> int:
+        return self.pitch_range[1] - self.pitch_range[0] + 1
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        return (2,)
+
+    @property
+    def seq_len(self) -> int:
+        return self.slice_bars
+
+    @property
+    def window_shape(self) -> tuple[int, ...]:
+        return (self.slice_bars, 2, self.steps_per_bar, self.n_pitches)
+
+    def encode(self, score: symusic.Score, source: str) -> ConversionResult:
+        """Piano-roll windows of the merged pitched tracks of ``score``."""
+        stats = Counter()
+        pitched, reason = pitched_tracks(score, self.program_range, stats)
+        if reason:
+            return ConversionResult(self.empty(), stats, reason)
+        grid = build_grid(score, self.steps_per_quarter, self.steps_per_bar)
+        stats["segments"] = len(grid.tick_start)
+        stats["segments_other_meter"] = sum(grid.other_meters.values())
+        if not len(grid.bar_start):
+            return ConversionResult(self.empty(), stats, meter_reason(grid, self.steps_per_bar))
+
+        low, high = self.pitch_range
+        onset = np.zeros((grid.n_steps, self.n_pitches), bool)
+        edges = np.zeros((grid.n_steps + 1, self.n_pitches), np.int32)
+        for track in map(track_notes, pitched):
+            in_range = (track.pitch >= low) & (track.pitch <= high)
+            stats["notes_out_of_pitch_range"] += int((~in_range).sum())
+            track = track.select(in_range)
+            start, end, keep = grid.quantize(track)
+            stats["notes_other_meter"] += int((~keep).sum())
+            column = track.pitch[keep] - low
+            onset[start, column] = True
+            np.add.at(edges, (start, column), 1)
+            np.add.at(edges, (end, column), -1)
+        if not onset.any():
+            reason = (meter_reason(grid, self.steps_per_bar) if stats["notes_other_meter"]
+                      else f"pitch range: no note within {low}-{high}")
+            return ConversionResult(self.empty(), stats, reason)
+        sounding = np.cumsum(edges[:-1], axis=0) > 0
+        roll = np.stack([onset, sounding], axis=1)  # [steps, 2, pitches]
+        starts = self._window_starts(grid, sounding)
+        windows = take_windows(roll, starts, self.steps_per_bar, self.slice_bars * self.steps_per_bar)
+        windows = windows.reshape(len(starts), self.slice_bars, self.steps_per_bar, 2, self.n_pitches)
+        unique = unique_windows(windows.transpose(0, 1, 3, 2, 4))
+        stats["windows"], stats["windows_duplicate"] = len(unique), len(windows) - len(unique)
+        reason = None if len(unique) else f"too short: no {self.slice_bars} consecutive bars without a silent bar"
+        return ConversionResult(unique, stats, reason)
+
+    def _window_starts(self, grid: Grid, sounding: np.ndarray) -> np.ndarray:
+        """Global start bars of the windows, inside one segment, in which no bar is silent."""
+        heard = sounding.reshape(-1, self.steps_per_bar, self.n_pitches).any(axis=(1, 2))
+        starts = []
+        for first, stop in zip(grid.bar_start.tolist(), grid.bar_end.tolist()):
+            if stop - first >= self.slice_bars:
+                full = np.convolve(heard[first:stop], np.ones(self.slice_bars, int), mode="valid") == self.slice_bars
+                starts.append(first + np.flatnonzero(full))
+        return np.concatenate(starts) if starts else np.zeros(0, np.int64)
+
+    def decode(self, window: np.ndarray) -> pretty_midi.PrettyMIDI:
+        """A piano MIDI of one window: a note starts at an onset or where sounding begins, ends where it stops."""
+        window = np.asarray(window, bool)
+        onset = window[:, ONSET].reshape(-1, self.n_pitches)
+        sounding = window[:, SOUNDING].reshape(-1, self.n_pitches) | onset
+        step = seconds_per_step(self.steps_per_quarter)
+        instrument = pretty_midi.Instrument(program=0)
+        for column in np.flatnonzero(sounding.any(axis=0)):
+            on = sounding[:, column]
+            begins = onset[:, column] | (on & ~np.concatenate([[False], on[:-1]]))
+            starts = np.flatnonzero(begins)
+            for a, b in zip(starts, [*starts[1:], len(on)]):
+                silent = np.flatnonzero(~on[a:b])
+                end = a + (silent[0] if len(silent) else b - a)
+                instrument.notes.append(pretty_midi.Note(DECODE_VELOCITY, int(column) + self.pitch_range[0],
+                                                         a * step, end * step))
+        pm = new_midi(self.steps_per_quarter, self.steps_per_bar)
+        pm.instruments.append(instrument)
+        return pm

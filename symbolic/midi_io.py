@@ -1,0 +1,50 @@
+"""Reading MIDI files with symusic and turning decoded pretty_midi objects back into scores.
+
+Every read error becomes a ``SourceError`` whose message starts with a short reason key ("corrupt: ...") and names
+the file, so a batch job can skip the file, group its reason and go on.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pretty_midi
+import symusic
+
+from engine.errors import SourceError, UserError
+
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+
+
+def find_midi_files(root: str | os.PathLike) -> list[Path]:
+    """Every MIDI file (.mid .midi .kar in any letter case) under ``root``, recursively, sorted by path."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder of MIDI files")
+    paths = (os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names
+             if os.path.splitext(name)[1].lower() in MIDI_SUFFIXES)
+    return [Path(path) for path in sorted(paths) if os.path.isfile(path)]
+
+
+def read_score(path: str | os.PathLike) -> symusic.Score:
+    """Parse one MIDI file with symusic (bytes read here: faster than symusic's own path handling)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SourceError(f"unreadable: {path}: {e.strerror or e}") from e
+    if not data:
+        raise SourceError(f"corrupt: {path}: empty file (0 bytes)")
+    try:
+        return symusic.Score.from_midi(data)
+    except RuntimeError as e:  # symusic reports every malformed file as a RuntimeError
+        detail = str(e).removeprefix("MiniMidi: ").removesuffix(": iostream error")
+        raise SourceError(f"corrupt: {path}: {detail}") from e
+
+
+def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI) -> symusic.Score:
+    """The symusic score of a pretty_midi object (through MIDI bytes), e.g. to re-encode a decoded window."""
+    buffer = io.BytesIO()
+    pm.write(buffer)
+    return symusic.Score.from_midi(buffer.getvalue())

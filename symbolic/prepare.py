@@ -1,0 +1,198 @@
+"""Preparing a MIDI dataset: every file of a folder through the shared content-hash cache, then packed splits.
+
+Layout of a prepared folder: ``manifest.json`` and ``items/`` (engine.cache: one array of windows per usable file,
+reconciled against the input folder on every run), ``splits/{train,validation,test}.npy`` (all windows of a split
+in one memory-mappable array, rebuilt atomically only when the set of files changes) and ``prepared.json`` (the
+converter spec, window counts, conversion counters and the reason every skipped file was skipped). A file goes to
+a split by a hash of its relative path, so the windows of one song never straddle splits. This module never
+imports torch.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.atomic import atomic_path, write_json
+from engine.cache import Entry, ReconcileReport, SourceCache, params_digest
+from engine.errors import SourceError, UserError
+from symbolic.converters import Converter, converter_from_spec
+from symbolic.midi_io import find_midi_files, read_score
+
+FORMAT_VERSION = 1  # bump when the converters' output changes: every cached item is then rebuilt
+SPLITS = ("train", "validation", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+MIN_FILES_FOR_HELD_OUT = 10  # below this many usable files every file trains; validation and test stay empty
+PREPARED_NAME = "prepared.json"
+SPLITS_DIR = "splits"
+
+
+def cache_params(converter: Converter) -> dict[str, Any]:
+    """The cache parameters: the converter spec and the format version fully determine every item."""
+    return {"format": FORMAT_VERSION, "converter": converter.spec()}
+
+
+@functools.lru_cache(maxsize=8)
+def _converter(spec_json: str) -> Converter:
+    return converter_from_spec(json.loads(spec_json))
+
+
+def process_file(path: Path, params: dict) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """One MIDI file to its windows; a file that gives none raises SourceError with the reason (worker side)."""
+    converter = _converter(json.dumps(params["converter"], sort_keys=True))
+    result = converter.encode(read_score(path), str(path))
+    if result.reason:
+        raise SourceError(result.reason)
+    return {"windows": result.windows}, {"stats": {k: v for k, v in result.stats.items() if v}}
+
+
+def split_of(rel: str) -> str:
+    """The split of a file, from a hash of its relative path (stable across runs, machines and additions)."""
+    u = int.from_bytes(hashlib.blake2b(rel.encode(), digest_size=8).digest(), "big") / 2 ** 64
+    bounds = np.cumsum(SPLIT_FRACTIONS)
+    return SPLITS[min(int(np.searchsorted(bounds, u, side="right")), len(SPLITS) - 1)]
+
+
+def reason_key(reason: str) -> str:
+    """The grouping key of a skip reason: the text before its first colon ("corrupt", "meter", ...)."""
+    return reason.split(":", 1)[0]
+
+
+@dataclass
+class PrepareResult:
+    """A prepared folder: where each split's windows are, how many, and what was skipped and why."""
+
+    output_dir: Path
+    spec: dict[str, Any]
+    files_found: int
+    windows: dict[str, int]
+    files: dict[str, int]
+    skipped: dict[str, str]
+    stats: dict[str, int]
+    note: str | None = None
+    report: ReconcileReport | None = field(default=None, repr=False)
+
+    def split_path(self, name: str) -> Path:
+        """The packed array of one split."""
+        if name not in SPLITS:
+            raise UserError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return self.output_dir / SPLITS_DIR / f"{name}.npy"
+
+    def summary(self) -> list[str]:
+        """Lines for the end of a run: files read and used, one line per skip reason, windows per split."""
+        used = sum(self.files.values())
+        cache = f" (cache: {self.report.summary()})" if self.report else ""
+        lines = [f"{self.files_found} MIDI files read: {used} used, {len(self.skipped)} skipped{cache}"]
+        for key, count in Counter(reason_key(r) for r in self.skipped.values()).most_common():
+            lines.append(f"  skipped ({key}): {count}")
+        lines.append(f"{self.spec['kind']} windows: " + ", ".join(f"{s} {self.windows[s]}" for s in SPLITS)
+                     + " (files: " + ", ".join(f"{s} {self.files[s]}" for s in SPLITS) + ")")
+        if self.note:
+            lines.append(self.note)
+        if self.skipped:
+            lines.append(f"reason for every skipped file: {self.output_dir / PREPARED_NAME}")
+        return lines
+
+
+def _assign_splits(entries: list[Entry]) -> tuple[dict[str, list[Entry]], str | None]:
+    """Usable entries by split; with too few files all of them train (and a note says so)."""
+    if len(entries) < MIN_FILES_FOR_HELD_OUT:
+        note = (f"only {len(entries)} usable files (< {MIN_FILES_FOR_HELD_OUT}): all of them are in train; "
+                "validation and test are empty") if entries else None
+        return {"train": entries, "validation": [], "test": []}, note
+    by_split = {name: [] for name in SPLITS}
+    for entry in entries:
+        by_split[split_of(entry.rel)].append(entry)
+    return by_split, None
+
+
+def _fingerprint(params: dict, by_split: dict[str, list[Entry]]) -> str:
+    """Identity of the packed splits: which file content went to which split, under which parameters."""
+    content = [params_digest(params)] + [[name, e.rel, e.digest] for name in SPLITS for e in by_split[name]]
+    return hashlib.blake2b(json.dumps(content).encode(), digest_size=16).hexdigest()
+
+
+def _write_split(cache: SourceCache, entries: list[Entry], target: Path, shape: tuple, dtype: np.dtype) -> None:
+    """Concatenate the windows of ``entries`` into one .npy, streamed file by file (flat memory), atomically."""
+    records = [e.arrays["windows"] for e in entries]
+    if any(tuple(r["shape"][1:]) != shape or np.dtype(r["dtype"]) != dtype for r in records):
+        raise ValueError(f"cached windows do not match the converter's {shape} {dtype}")
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (sum(r["shape"][0] for r in records), *shape)}
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+        np.lib.format.write_array_header_2_0(f, header)
+        for entry in entries:
+            f.write(cache.load(entry, "windows", mmap=False).data)
+
+
+def _packs_intact(result: PrepareResult, shape: tuple) -> bool:
+    """True when every split array exists with the recorded number of windows."""
+    try:
+        return all(np.load(result.split_path(s), mmap_mode="r").shape == (result.windows[s], *shape) for s in SPLITS)
+    except (OSError, ValueError):
+        return False
+
+
+def open_prepared(output_dir: str | os.PathLike) -> PrepareResult:
+    """A folder written by ``prepare`` (UserError when it is not one)."""
+    output_dir = Path(output_dir)
+    try:
+        data = json.loads((output_dir / PREPARED_NAME).read_text())
+        return PrepareResult(output_dir=output_dir, spec=data["converter"], files_found=data["files_found"],
+                             windows=data["windows"], files=data["files"], skipped=data["skipped"],
+                             stats=data["stats"], note=data.get("note"))
+    except FileNotFoundError:
+        raise UserError(f"{output_dir}: not a prepared MIDI dataset (no {PREPARED_NAME})") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{output_dir / PREPARED_NAME}: unreadable ({type(e).__name__}: {e}); prepare again") from e
+
+
+def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str | os.PathLike,
+            workers: int | None = None, progress: bool = True) -> PrepareResult:
+    """Convert every MIDI file under ``input_dir`` into ``output_dir``, reusing what is already there."""
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if output_dir.resolve() == input_dir.resolve():
+        raise UserError(f"{output_dir}: the prepared dataset needs its own folder, not the MIDI folder")
+    files = find_midi_files(input_dir)
+    if not files:
+        raise UserError(f"{input_dir}: no MIDI files (.mid .midi .kar) found")
+    params = cache_params(converter)
+    cache = SourceCache(output_dir, params, process_file)
+    workers = workers or os.cpu_count() or 1
+    report = cache.reconcile(files, root=input_dir, workers=workers, progress=progress,
+                             desc=f"preparing {converter.name} windows")
+    by_split, note = _assign_splits(cache.usable())
+    fingerprint = _fingerprint(params, by_split)
+    stats = Counter()
+    for entry in cache.usable():
+        stats.update(entry.meta["stats"])
+    result = PrepareResult(output_dir=output_dir, spec=converter.spec(), files_found=len(files),
+                           windows={s: sum(e.arrays["windows"]["shape"][0] for e in by_split[s]) for s in SPLITS},
+                           files={s: len(by_split[s]) for s in SPLITS},
+                           skipped={rel: e.error for rel, e in sorted(cache.entries.items()) if not e.ok},
+                           stats=dict(sorted(stats.items())), note=note, report=report)
+    previous = _previous_fingerprint(output_dir)
+    if previous != fingerprint or not _packs_intact(result, converter.window_shape):
+        for name in SPLITS:
+            _write_split(cache, by_split[name], result.split_path(name), converter.window_shape,
+                         np.dtype(converter.dtype))
+    write_json(output_dir / PREPARED_NAME, {
+        "format": FORMAT_VERSION, "converter": result.spec, "fingerprint": fingerprint, "input_dir": str(input_dir),
+        "files_found": result.files_found, "windows": result.windows, "files": result.files,
+        "skipped": result.skipped, "stats": result.stats, "note": note})
+    return result
+
+
+def _previous_fingerprint(output_dir: Path) -> str | None:
+    """The fingerprint of the packs already in ``output_dir``, if any."""
+    try:
+        return json.loads((output_dir / PREPARED_NAME).read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
