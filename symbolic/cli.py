@@ -82,9 +82,18 @@ def build_parser(adders: Sequence[CommandAdder] = (add_commands,)) -> argparse.A
     return parser
 
 
-def main(argv: Sequence[str] | None = None, adders: Sequence[CommandAdder] = (add_commands,)) -> int:
+def default_adders(argv: Sequence[str]) -> tuple[CommandAdder, ...]:
+    """Every `midi` command; `prepare` alone skips loading the model commands, so it never imports torch."""
+    if list(argv[:1]) == ["prepare"]:
+        return (add_commands,)
+    from symbolic.music_vae_cli import add_commands as add_music_vae_commands
+    return (add_commands, add_music_vae_commands)
+
+
+def main(argv: Sequence[str] | None = None, adders: Sequence[CommandAdder] | None = None) -> int:
     """Run one `midi` subcommand; a UserError prints ``error: <message>`` and gives exit code 2."""
-    args = build_parser(adders).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(adders or default_adders(argv)).parse_args(argv)
     try:
         return args.run(args)
     except UserError as e:

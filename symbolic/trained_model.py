@@ -1,0 +1,167 @@
+"""A trained MusicVAE loaded from its run dir (Magenta's TrainedModel): MIDI files in, pretty_midi objects out.
+
+A run dir holds the engine checkpoint, whose ``hparams`` carry the config name and the full config dict, so the
+model is rebuilt from the run dir alone. A MIDI file is encoded through the config's converter; a file may hold
+several windows (e.g. a song gives one 2-bar window per bar), and encoding uses the first one, saying so.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pretty_midi
+import torch
+from tqdm import tqdm
+
+from engine.checkpoint import load_checkpoint
+from engine.device import select_device
+from engine.errors import UserError
+from symbolic.configs import MusicVAEConfig
+from symbolic.converters import converter_from_spec
+from symbolic.datasets import load_or_prepare
+from symbolic.midi_io import read_score
+from symbolic.models.music_vae import MusicVAE
+from symbolic.prepare import SPLITS
+
+CHECKPOINT_NAME = "checkpoint.pt"
+PREPARED_DIR = "prepared"  # examples converted for the run's model, one cached dataset per examples folder
+EXAMPLE_SPLITS = (*SPLITS, "all")
+DEFAULT_TEMPERATURE = 0.5  # Magenta's music_vae_generate default
+
+
+def run_hparams(config_name: str, config: MusicVAEConfig) -> dict[str, Any]:
+    """What a run's checkpoint stores as ``hparams``: enough to rebuild the model."""
+    return {"config_name": config_name, "config": config.to_dict()}
+
+
+def config_from_hparams(hparams: Any, source: str) -> tuple[str, MusicVAEConfig]:
+    """The config name and config stored by ``run_hparams`` in the checkpoint ``source``."""
+    if not isinstance(hparams, dict) or "config" not in hparams:
+        raise UserError(f"{source}: not a MusicVAE checkpoint (its hparams hold no model config)")
+    try:
+        return hparams.get("config_name", "unnamed"), MusicVAEConfig.from_dict(hparams["config"])
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from e
+
+
+def check_temperature(temperature: float) -> None:
+    """Sampling temperatures are >= 0 (0 takes the most likely class at every step)."""
+    if temperature < 0:
+        raise UserError(f"temperature must be >= 0, got {temperature}")
+
+
+class TrainedModel:
+    """The model of a run dir, in eval mode, with its converter; every method is inference only."""
+
+    def __init__(self, run_dir: str | os.PathLike, device: str = "auto"):
+        self.run_dir = Path(run_dir)
+        path = self.run_dir / CHECKPOINT_NAME
+        if not path.is_file():
+            raise UserError(f"{self.run_dir}: no trained model here (no {CHECKPOINT_NAME}); "
+                            "train one with `music-composer midi train`")
+        self.device = select_device(device)
+        state = load_checkpoint(path, map_location=self.device)
+        self.config_name, self.config = config_from_hparams(state.get("hparams"), str(path))
+        self.step: int = state["step"]
+        self.model = MusicVAE(self.config).to(self.device)
+        try:
+            self.model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError) as e:
+            raise UserError(f"{path}: the weights do not fit its own config ({e})") from e
+        self.model.eval()
+        self.converter = converter_from_spec(self.config.data)
+
+    @property
+    def description(self) -> str:
+        """E.g. "2-bar melody" for messages."""
+        return f"{self.config.data['slice_bars']}-bar {self.config.data['kind']}"
+
+    # ------------------------------------------------------------------------------------------- inputs
+    def windows(self, midi_path: str | os.PathLike) -> np.ndarray:
+        """Every window [N, T, n_tracks] the model's converter finds in one MIDI file; an error when none."""
+        result = self.converter.encode(read_score(midi_path), str(midi_path))
+        if not len(result.windows):
+            raise UserError(f"{midi_path}: no {self.description} window for this model ({result.reason})")
+        return result.windows
+
+    def first_window(self, midi_path: str | os.PathLike) -> np.ndarray:
+        """The first window [T, n_tracks] of one MIDI file, with a note on stderr when there are more."""
+        windows = self.windows(midi_path)
+        if len(windows) > 1:
+            print(f"{midi_path}: {len(windows)} {self.description} windows; using the first", file=sys.stderr)
+        return windows[0]
+
+    def example_windows(self, examples_path: str | os.PathLike, split: str = "all",
+                        progress: bool = True) -> np.ndarray:
+        """The windows [N, T, n_tracks] of one split (or "all") of a MIDI folder or prepared dataset.
+
+        A MIDI folder is prepared once into the run dir's cache and brought up to date on later calls.
+        """
+        if split not in EXAMPLE_SPLITS:
+            raise UserError(f"unknown split {split!r}; choose one of {', '.join(EXAMPLE_SPLITS)}")
+        dataset = load_or_prepare(self.converter, examples_path, self.run_dir / PREPARED_DIR, progress=progress)
+        names = SPLITS if split == "all" else (split,)
+        windows = np.concatenate([np.load(dataset.result.split_path(name)) for name in names])
+        if not len(windows):
+            detail = dataset.result.note or f"see {dataset.result.output_dir / 'prepared.json'} for skipped files"
+            hint = "; use split all for every file" if split != "all" else ""
+            raise UserError(f"{examples_path}: no {self.description} windows in split {split} ({detail}){hint}")
+        return windows
+
+    # ------------------------------------------------------------------------------------- latent space
+    def encode_windows(self, windows: np.ndarray, batch_size: int = 256,
+                       progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """z, posterior mean μ and scale σ (Magenta's order), each [N, z_size], of windows [N, T, n_tracks]."""
+        parts = []
+        with torch.no_grad():
+            for start in tqdm(range(0, len(windows), batch_size), desc="encoding", unit="batch",
+                              disable=not progress, leave=False):
+                x = torch.from_numpy(np.asarray(windows[start:start + batch_size], np.int64)).to(self.device)
+                parts.append(self.model.encode(x))
+        mu, sigma, z = (torch.cat(tensors) for tensors in zip(*parts))
+        return z, mu, sigma
+
+    def encode(self, midi_paths: Sequence[str | os.PathLike]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """z, μ and σ [len(midi_paths), z_size] of the first window of each MIDI file."""
+        return self.encode_windows(np.stack([self.first_window(path) for path in midi_paths]))
+
+    def decode_windows(self, z: torch.Tensor, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+        """Windows [N, T, n_tracks] decoded from latent codes z [N, z_size]."""
+        check_temperature(temperature)
+        decoded = self.model.decode(z.to(self.device), self.config.seq_len, temperature)
+        return decoded.cpu().numpy().astype(self.converter.dtype)
+
+    def to_midi(self, windows: np.ndarray) -> list[pretty_midi.PrettyMIDI]:
+        """One MIDI object per window [N, T, n_tracks]."""
+        return [self.converter.decode(window) for window in windows]
+
+    def decode(self, z: torch.Tensor, temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:
+        """One MIDI object per latent code [N, z_size]."""
+        return self.to_midi(self.decode_windows(z, temperature))
+
+    # ----------------------------------------------------------------------------------------- generate
+    def sample(self, n: int, temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:
+        """n sequences decoded from latent codes drawn from the prior N(0, I)."""
+        if n < 1:
+            raise UserError(f"the number of samples must be at least 1, got {n}")
+        return self.decode(torch.randn(n, self.config.z_size, device=self.device), temperature)
+
+    def interpolate(self, midi_a: str | os.PathLike, midi_b: str | os.PathLike, n: int,
+                    temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:
+        """n sequences along the slerp from the posterior mean of A's first window to B's, endpoints included."""
+        if n < 2:
+            raise UserError(f"an interpolation needs at least 2 steps (its endpoints), got {n}")
+        check_temperature(temperature)
+        a, b = (torch.from_numpy(self.first_window(p).astype(np.int64)).to(self.device) for p in (midi_a, midi_b))
+        decoded = self.model.interpolate(a, b, n, temperature)
+        return self.to_midi(decoded.cpu().numpy().astype(self.converter.dtype))
+
+    def reconstruct(self, midi_path: str | os.PathLike,
+                    temperature: float = DEFAULT_TEMPERATURE) -> pretty_midi.PrettyMIDI:
+        """The first window of a MIDI file decoded again from its posterior mean."""
+        _, mu, _ = self.encode([midi_path])
+        return self.decode(mu, temperature)[0]
