@@ -37,7 +37,7 @@ def check_compatible(saved: Mapping[str, Any], current: Mapping[str, Any], keys:
              for k in keys if saved.get(k) != current.get(k)]
     if diffs:
         raise UserError(f"checkpoint {source} was made with other settings ({'; '.join(diffs)}); "
-                        "use the same settings, or another --checkpoint to start afresh")
+                        "use the same settings, or another checkpoint location to start afresh")
 
 
 def rng_state() -> dict[str, Any]:

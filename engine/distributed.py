@@ -1,7 +1,9 @@
 """DDP under torchrun: process-group set-up, rank queries and teardown; a no-op in a single process."""
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
@@ -51,3 +53,13 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
 
+
+
+@contextlib.contextmanager
+def main_process_first() -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. building a shared cache); the other ranks then run it and find it done."""
+    if is_initialized() and not is_main_process():
+        dist.barrier()
+    yield
+    if is_initialized() and is_main_process():
+        dist.barrier()

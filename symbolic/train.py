@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
 from engine import distributed
@@ -69,13 +68,10 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
     name, config = resolve_config(run_dir, config_name, hparams)
     device = distributed.setup(device)  # under torchrun, join the group first: rank 0 alone prepares the data
     main = distributed.is_main_process()
-    if not main:
-        torch.distributed.barrier()  # until rank 0 has prepared; this rank then finds everything up to date
-    dataset = load_or_prepare(converter_from_spec(config.data), examples_path, run_dir / PREPARED_DIR,
-                              workers=workers, progress=progress and main)
+    with distributed.main_process_first():
+        dataset = load_or_prepare(converter_from_spec(config.data), examples_path, run_dir / PREPARED_DIR,
+                                  workers=workers, progress=progress and main)
     if main:
-        if distributed.is_initialized():
-            torch.distributed.barrier()
         for line in dataset.result.summary():
             tqdm.write(line)
     train_config = TrainConfig(
