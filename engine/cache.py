@@ -95,16 +95,17 @@ def _run_process(process: ProcessFn, path: Path, params: dict) -> tuple[dict[str
         return f"{type(e).__name__}: {e}"
 
 
-def _process_chunk(process: ProcessFn, paths: list[Path], params: dict, items_dir: Path,
-                   shard_name: str) -> list[tuple[dict[str, dict], dict[str, Any]] | str]:
-    """Process a chunk of files, appending their arrays to one shard file as they come (flat memory).
+def _process_chunk(process: ProcessFn, jobs: list[tuple[Path, str | None]], params: dict, items_dir: Path,
+                   shard_name: str) -> list[tuple[str, tuple[dict[str, dict], dict[str, Any]] | str]]:
+    """Process a chunk of (path, digest or None) jobs, appending their arrays to one shard file as they come.
 
-    Returns per file either (array records, meta) or the reason it failed. The shard appears under its final
-    name only when complete, so a manifest entry never names missing bytes.
+    Returns per file its content digest (computed here when not given, so new files are hashed in parallel) and
+    either (array records, meta) or the reason it failed. The shard appears under its final name only when
+    complete, so a manifest entry never names missing bytes.
     """
     outcomes: list = []
     with atomic_path(items_dir / shard_name) as tmp, open(tmp, "wb") as shard:
-        for path in paths:
+        for path, digest in jobs:
             outcome = _run_process(process, path, params)
             if not isinstance(outcome, str):
                 arrays, meta = outcome
@@ -115,7 +116,7 @@ def _process_chunk(process: ProcessFn, paths: list[Path], params: dict, items_di
                                      "dtype": array.dtype.str}
                     shard.write(array.data)
                 outcome = (records, meta)
-            outcomes.append(outcome)
+            outcomes.append((digest or file_digest(path), outcome))
     return outcomes
 
 
@@ -207,16 +208,19 @@ class SourceCache:
         for rel in report.removed:
             del self.entries[rel]
 
-        todo: list[tuple[str, Path, os.stat_result, str]] = []
+        todo: list[tuple[str, Path, os.stat_result, str | None]] = []
         shard_sizes: dict[str, int] = {}
         for rel, path in current.items():
             st = path.stat()
             old = self.entries.get(rel)
-            if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            if old is None:
+                todo.append((rel, path, st, None))  # new: hashed by the worker that processes it
+                continue
+            if old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
                 digest = old.digest  # unchanged size and time: trust the recorded content hash, as git does
             else:
                 digest = file_digest(path)
-            if old is not None and old.digest == digest and (not old.ok or self._entry_intact(old, shard_sizes)):
+            if old.digest == digest and (not old.ok or self._entry_intact(old, shard_sizes)):
                 old.size, old.mtime_ns = st.st_size, st.st_mtime_ns
                 if old.ok:
                     report.reused.append(rel)
@@ -258,14 +262,14 @@ class SourceCache:
         bar = tqdm(total=len(todo), desc=desc, unit="file", disable=not progress, file=sys.stderr)
 
         def record_chunk(chunk: list, outcomes: list) -> None:
-            for (rel, _, st, digest), outcome in zip(chunk, outcomes):
+            for (rel, _, st, _), (digest, outcome) in zip(chunk, outcomes):
                 record(rel, st, digest, outcome)
             bar.update(len(chunk))
 
         if workers <= 1 or len(chunks) == 1:
             for chunk, shard_name in zip(chunks, shard_names):
-                record_chunk(chunk, _process_chunk(self.process, [item[1] for item in chunk], self.params,
-                                                   self.items_dir, shard_name))
+                record_chunk(chunk, _process_chunk(self.process, [(item[1], item[3]) for item in chunk],
+                                                   self.params, self.items_dir, shard_name))
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 pending: dict = {}  # a few chunks in flight at a time: memory does not grow with the file count
@@ -275,7 +279,7 @@ class SourceCache:
                     job = next(jobs, None)
                     if job is not None:
                         chunk, shard_name = job
-                        future = pool.submit(_process_chunk, self.process, [item[1] for item in chunk],
+                        future = pool.submit(_process_chunk, self.process, [(item[1], item[3]) for item in chunk],
                                              self.params, self.items_dir, shard_name)
                         pending[future] = chunk
 
