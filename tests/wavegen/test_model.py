@@ -1,0 +1,40 @@
+"""The model's loss and baseline, O(1)-per-frame generation with the state carried, safe audio conversion."""
+import numpy as np
+import torch
+
+from wavegen.generate import frames_to_audio, generate_frames
+from wavegen.model import WaveLSTM, WaveLSTMConfig
+
+
+def small_model() -> WaveLSTM:
+    torch.manual_seed(0)
+    return WaveLSTM(WaveLSTMConfig(frame_dim=8, hidden_size=6, num_layers=2)).eval()
+
+
+def test_training_loss_reports_mse_and_repeat_last_frame_baseline():
+    batch = torch.randn(3, 5, 8)
+    out = small_model().training_loss(batch, step=0)
+    predictions, _ = small_model()(batch[:, :-1])
+    assert torch.allclose(out.loss, ((predictions - batch[:, 1:]) ** 2).mean()) and out.metrics["mse"] == out.loss
+    assert torch.allclose(out.metrics["baseline_mse"], ((batch[:, :-1] - batch[:, 1:]) ** 2).mean())
+    assert out.count == 3
+
+
+def test_stepwise_generation_equals_running_the_whole_sequence():
+    model = small_model()
+    seeds = torch.randn(2, 4, 8)
+    calls = []
+    model.lstm.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[1]))
+    generated = generate_frames(model, seeds, num_frames=6, progress=False)
+    assert generated.shape == (2, 6, 8)
+    assert calls == [4] + [1] * 5  # the seed once, then one step per new frame
+    full, _ = model(torch.cat([seeds, generated[:, :-1]], dim=1))
+    torch.testing.assert_close(full[:, 3:], generated, rtol=1e-4, atol=1e-5)
+
+
+def test_frames_to_audio_has_exact_length_and_never_lets_nan_or_overload_through():
+    frames = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32) * 10
+    frames[1, 2] = np.nan
+    audio = frames_to_audio(frames, np.zeros(8, np.float32), np.ones(8, np.float32), num_samples=20)
+    assert audio.shape == (20,) and np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+    assert (audio[8:16] == 0).all()  # the block with a NaN became silence

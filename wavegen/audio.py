@@ -1,0 +1,87 @@
+"""Audio I/O: find audio files, stream them as mono 44.1 kHz blocks (any rate, channels, subtype), write 16-bit WAVs."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from engine.atomic import atomic_path
+from engine.errors import SourceError
+
+SAMPLE_RATE = 44100
+# Extensions of the formats libsndfile reads, plus common aliases; RAW is left out (it needs its layout given).
+AUDIO_EXTENSIONS = frozenset({fmt.lower() for fmt in sf.available_formats()} - {"raw"}
+                             | {"aif", "aifc", "oga", "opus", "wave", "snd"})
+_CHUNK_VALUES = 1 << 21  # samples (all channels) decoded at a time: bounds memory for files of any length
+# Integer subtypes are decoded as integers and scaled in numpy: much faster than libsndfile's float conversion.
+_INT_READ = {"PCM_S8": ("int16", 2.0 ** -15), "PCM_U8": ("int16", 2.0 ** -15), "PCM_16": ("int16", 2.0 ** -15),
+             "PCM_24": ("int32", 2.0 ** -31), "PCM_32": ("int32", 2.0 ** -31)}
+
+
+def find_audio_files(folder: Path) -> list[Path]:
+    """Audio files under ``folder`` (recursively, by extension, hidden entries skipped), sorted."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix[1:].lower() in AUDIO_EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+class AudioReader:
+    """One audio file streamed as float32 mono at SAMPLE_RATE (channels averaged, resampled with soxr)."""
+
+    def __init__(self, path: Path):
+        if path.stat().st_size == 0:
+            raise SourceError("empty file (0 bytes)")
+        try:
+            self.file = sf.SoundFile(str(path))
+        except RuntimeError as e:
+            raise SourceError(f"not readable as audio ({getattr(e, 'error_string', e)})") from e
+        # length announced by the header, at SAMPLE_RATE (a damaged file may deliver less)
+        self.expected_samples = round(self.file.frames * SAMPLE_RATE / self.file.samplerate)
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def chunks(self, multiple: int = 1) -> Iterator[np.ndarray]:
+        """The whole file as consecutive float32 mono pieces of bounded size, each read as a multiple of ``multiple``
+        samples (so at 44.1 kHz a piece holds whole blocks)."""
+        f = self.file
+        resampler = (soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32")
+                     if f.samplerate != SAMPLE_RATE else None)
+        frames_per_chunk = max(1, _CHUNK_VALUES // f.channels // multiple) * multiple
+        read_dtype, scale = _INT_READ.get(f.subtype, ("float32", 1.0))
+        while True:
+            try:
+                data = f.read(frames_per_chunk, dtype=read_dtype, always_2d=True)
+            except RuntimeError as e:
+                raise SourceError(f"damaged audio data ({getattr(e, 'error_string', e)})") from e
+            last = len(data) < frames_per_chunk
+            mono = data[:, 0].astype(np.float32)
+            for channel in range(1, f.channels):
+                mono += data[:, channel]
+            mono *= np.float32(scale / f.channels)
+            yield resampler.resample_chunk(mono, last=last) if resampler else mono
+            if last:
+                return
+
+    def blocks(self, block_size: int) -> Iterator[np.ndarray]:
+        """The file as arrays of whole blocks [n, block_size]; a trailing partial block is dropped."""
+        carry = np.empty(0, dtype=np.float32)
+        for samples in self.chunks(multiple=block_size):
+            if carry.size:
+                samples = np.concatenate([carry, samples])
+            whole = len(samples) // block_size * block_size
+            carry = samples[whole:].copy()
+            if whole:
+                yield samples[:whole].reshape(-1, block_size)
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    """Write mono float samples in [-1, 1] as a 44.1 kHz 16-bit WAV, atomically."""
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")

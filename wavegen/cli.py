@@ -1,0 +1,210 @@
+"""`music-composer`: audio in a folder -> cached FFT frames -> LSTM training -> N generated WAV clips.
+
+Parsing, validation and preprocessing never import torch, so `-h` and `--preprocess-only` start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+from pathlib import Path
+
+from engine.errors import UserError
+
+DESCRIPTION = """\
+Generate music from your audio: every run reconciles the cache in the train-data folder with the audio files in the
+datasets folder (only new or changed files are processed), trains an LSTM on FFT frames (resuming from --checkpoint),
+and writes N clips {output}-0.wav ... {output}-(N-1).wav (44.1 kHz, 16-bit, mono)."""
+EPILOG = """\
+examples:
+  music-composer --example                  run everything on a bundled public-domain piece
+  music-composer -n 512 -l 2 -e 20 -s 10 -g 5
+  music-composer --preprocess-only          only build or refresh the cache
+  music-composer -e 0 -g 3                  no training: 3 new clips from the saved checkpoint"""
+
+
+def _number(kind: type, minimum: float, what: str, below: float = math.inf):
+    """An argparse type: ``kind`` (int or float) in [minimum, below), with a message naming the rule."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+        if not minimum <= value < below:  # also rejects nan and inf
+            raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
+        return value
+    return parse
+
+
+positive_int = _number(int, 1, "a positive integer")
+non_negative_int = _number(int, 0, "0 or more")
+positive_float = _number(float, sys.float_info.min, "a positive number")
+fraction = _number(float, 0.0, "in [0, 1)", below=1.0)
+block_size = _number(int, 2, "at least 2")
+
+
+def output_name(text: str) -> str:
+    """An argparse type: a file name prefix (it may include folders), not a folder alone."""
+    if not text or text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text!r} must name files, e.g. out/song")
+    return text
+
+
+def device_name(text: str) -> str:
+    """An argparse type: auto, cpu, mps, cuda or cuda:N (whether it exists is checked when training starts)."""
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, cpu, mps, cuda or cuda:N")
+    return text
+
+
+def default_workers() -> int:
+    """One preprocessing process per CPU core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every flag is typed and range-checked here."""
+    p = argparse.ArgumentParser(prog="music-composer", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    io = p.add_argument_group("folders and files")
+    io.add_argument("-d", "--datasets-folder-path", type=Path, default=Path("input_music_dataset"),
+                    help="folder with your audio (.wav, .flac, .ogg, ... any rate and channel count; "
+                         "searched recursively) (default: %(default)s)")
+    io.add_argument("-t", "--traindata-folder-path", type=Path, default=Path("train_data"),
+                    help="cache of preprocessed frames, kept in sync automatically (default: %(default)s)")
+    io.add_argument("-o", "--output-music-name", type=output_name, default="output",
+                    help="clips are written to NAME-0.wav, NAME-1.wav, ... (default: %(default)s)")
+    io.add_argument("--checkpoint", type=Path, default=Path("checkpoints/wavegen.pt"),
+                    help="model checkpoint, saved every epoch; a rerun resumes from it. Training logs (CSV, JSON, "
+                         "TensorBoard) go to the folder NAME-logs next to it (default: %(default)s)")
+
+    model = p.add_argument_group("model")
+    model.add_argument("-n", "--hidden-layer-neurons", type=positive_int, default=1024,
+                       help="LSTM units per layer (default: %(default)s)")
+    model.add_argument("-l", "--hidden-layer-count", type=positive_int, default=4,
+                       help="stacked LSTM layers (default: %(default)s)")
+    model.add_argument("--block-size", type=block_size, default=11025,
+                       help="samples per FFT frame at 44.1 kHz (default: %(default)s = 0.25 s)")
+
+    train = p.add_argument_group("training")
+    train.add_argument("-e", "--epochs", type=non_negative_int, default=20,
+                       help="total epochs (a resumed run trains only the missing ones); 0: no training, generate "
+                            "from the saved checkpoint (default: %(default)s)")
+    train.add_argument("-b", "--batch-size", type=positive_int, default=10,
+                       help="windows per training batch (default: %(default)s)")
+    train.add_argument("--learning-rate", "--lr", type=positive_float, default=1e-3,
+                       help="Adam learning rate (default: %(default)s)")
+    train.add_argument("--sequence-length", type=positive_int, default=40,
+                       help="frames per training window; shortened automatically when no file is that long "
+                            "(default: %(default)s = 10 s)")
+    train.add_argument("--stride", type=positive_int, default=None,
+                       help="frames between the starts of consecutive windows (default: the sequence length)")
+    train.add_argument("--val-fraction", type=fraction, default=0.1,
+                       help="the last part of every file held out for validation; the log shows train and "
+                            "validation MSE and the MSE of repeating the last frame (default: %(default)s)")
+    train.add_argument("--device", type=device_name, default="auto",
+                       help="auto (CUDA when available), cpu, cuda or cuda:N (default: %(default)s)")
+    train.add_argument("--seed", type=int, default=0,
+                       help="random seed for training and for picking generation seeds (default: %(default)s)")
+
+    gen = p.add_argument_group("generation")
+    gen.add_argument("-s", "--seconds-to-generate", type=positive_float, default=10.0,
+                     help="length of every clip in seconds (default: %(default)s)")
+    gen.add_argument("-g", "--generated-music-num", type=non_negative_int, default=10,
+                     help="number of clips; 0 trains without generating (default: %(default)s)")
+
+    run = p.add_argument_group("run")
+    run.add_argument("--preprocess-only", action="store_true", help="build or refresh the cache, then exit")
+    run.add_argument("--example", action="store_true",
+                     help="add a bundled public-domain piece (rendered offline) to the datasets folder and use a "
+                          "small model that trains in seconds; flags given explicitly still apply")
+    run.add_argument("--workers", type=positive_int, default=default_workers(),
+                     help="processes decoding audio in parallel (default: %(default)s, one per CPU core)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; with --example the example's defaults replace the normal ones."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.example:
+        from wavegen.example import EXAMPLE_DEFAULTS
+        parser.set_defaults(**EXAMPLE_DEFAULTS)
+        args = parser.parse_args(argv)
+    if args.stride is None:
+        args.stride = args.sequence_length
+    return args
+
+
+def run(args: argparse.Namespace) -> None:
+    """Preprocess, then (unless --preprocess-only) train and generate."""
+    dataset = args.datasets_folder_path
+    if args.example:
+        from wavegen.example import install_example
+        install_example(dataset)
+    elif not dataset.is_dir():
+        dataset.mkdir(parents=True)
+        raise UserError(f"created the datasets folder {dataset}/: copy your music into it (.wav, .flac, .ogg, ...) "
+                        "and run again, or try `music-composer --example`")
+    if args.preprocess_only:
+        from wavegen.preprocess import prepare
+        prepare(dataset, args.traindata_folder_path, args.block_size, args.workers, progress=not args.no_progress)
+        return
+    from engine import distributed
+    distributed.setup(args.device)  # under torchrun: join the process group now, so rank 0 builds the cache first
+    try:
+        train_and_generate(args)
+    finally:
+        distributed.teardown()
+
+
+def train_and_generate(args: argparse.Namespace) -> None:
+    """Check the checkpoint, preprocess, train (or load, with -e 0) and write the clips (rank 0 only)."""
+    from engine import distributed
+    from engine.device import select_device
+    from engine.trainer import TrainConfig
+    from wavegen.dataset import Windows
+    from wavegen.generate import write_clips
+    from wavegen.preprocess import prepare
+    from wavegen.train import load_saved, model_hparams, saved_model, train
+    hparams = model_hparams(args.block_size, args.hidden_layer_neurons, args.hidden_layer_count)
+    saved = load_saved(args.checkpoint, hparams)  # before preprocessing: a mismatch must not rebuild the cache
+    if args.epochs == 0 and saved is None:
+        raise UserError(f"-e 0 generates from a saved model, but there is no checkpoint at {args.checkpoint}; "
+                        "train first (-e 1 or more) or point --checkpoint at one")
+    generates = distributed.is_main_process()  # asked now: training ends by leaving the process group
+    with distributed.main_process_first():
+        prepared = prepare(args.datasets_folder_path, args.traindata_folder_path, args.block_size, args.workers,
+                           progress=not args.no_progress)
+    if args.epochs == 0:
+        model, mean, std = saved_model(saved, hparams)
+        model.to(select_device(args.device))
+        windows = Windows(prepared.frames(), args.sequence_length, args.stride, mean, std)
+    else:
+        config = TrainConfig(run_dir=f"{args.checkpoint.with_suffix('')}-logs", checkpoint_path=str(args.checkpoint),
+                             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                             device=args.device, seed=args.seed, progress=not args.no_progress)
+        stats = (saved["extra"]["mean"], saved["extra"]["std"]) if saved else None
+        del saved  # the Trainer loads the checkpoint itself: holding this copy too would double the memory
+        model, mean, std, windows = train(prepared, hparams, config, stats, args.sequence_length, args.stride,
+                                          args.val_fraction)
+    if args.generated_music_num and generates:
+        write_clips(model, windows, mean, std, args.generated_music_num, args.seconds_to_generate,
+                    args.output_music_name, args.seed, progress=not args.no_progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `music-composer` (the `midi` subcommand is dispatched before this); returns the exit code."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted (the last saved checkpoint and cache are intact)", file=sys.stderr)
+        return 130
+    return 0

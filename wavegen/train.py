@@ -1,0 +1,82 @@
+"""Training and loading of the audio model through engine/: checkpoint checks, normalisation, windows, Trainer."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.checkpoint import check_compatible, load_checkpoint
+from engine.errors import UserError
+from engine.trainer import TrainConfig, Trainer, run_training, seed_everything
+from wavegen.audio import SAMPLE_RATE
+from wavegen.dataset import Windows, split_segments
+from wavegen.model import WaveLSTM, WaveLSTMConfig
+from wavegen.preprocess import Prepared
+
+# Settings that define the model's shape (or the meaning of its inputs): a checkpoint must match all of them.
+HPARAM_KEYS = ["sample_rate", "block_size", "hidden_layer_neurons", "hidden_layer_count"]
+
+
+def model_hparams(block_size: int, hidden_layer_neurons: int, hidden_layer_count: int) -> dict:
+    """The shape-defining settings stored in (and checked against) every checkpoint."""
+    return {"sample_rate": SAMPLE_RATE, "block_size": block_size, "hidden_layer_neurons": hidden_layer_neurons,
+            "hidden_layer_count": hidden_layer_count}
+
+
+def build_model(hparams: dict) -> WaveLSTM:
+    """A fresh model of the shape ``hparams`` describe."""
+    return WaveLSTM(WaveLSTMConfig(frame_dim=hparams["block_size"], hidden_size=hparams["hidden_layer_neurons"],
+                                   num_layers=hparams["hidden_layer_count"]))
+
+
+def load_saved(checkpoint: Path, hparams: dict) -> dict | None:
+    """The checkpoint's contents (None if there is none), after checking its shape-defining settings."""
+    if not checkpoint.is_file():
+        return None
+    state = load_checkpoint(checkpoint)
+    check_compatible(state.get("hparams", {}), hparams, HPARAM_KEYS, str(checkpoint))
+    return state
+
+
+def saved_model(saved: dict, hparams: dict) -> tuple[WaveLSTM, np.ndarray, np.ndarray]:
+    """The model in a loaded checkpoint (CPU, eval mode) and the normalisation it was trained with."""
+    model = build_model(hparams)
+    model.load_state_dict(saved["model"])
+    return model.eval(), saved["extra"]["mean"], saved["extra"]["std"]
+
+
+def make_windows(prepared: Prepared, mean: np.ndarray, std: np.ndarray, length: int, stride: int,
+                 val_fraction: float) -> tuple[Windows, Windows]:
+    """Training and validation windows over the cached frames; prints a one-line summary."""
+    train_segments, val_segments = split_segments(prepared.frames(), val_fraction)
+    train, val = Windows(train_segments, length, stride, mean, std), Windows(val_segments, length, stride, mean, std)
+    if len(train) == 0:
+        raise UserError("the audio is too short to train on: one file must hold at least 2 blocks "
+                        f"({2 * prepared.block_size / SAMPLE_RATE:.2f} s)")
+    if train.length < length:
+        print(f"note: the longest stretch of training audio is {train.length + 1} frames, so windows are "
+              f"{train.length} frames long instead of --sequence-length {length}")
+    seconds = train.length * prepared.block_size / SAMPLE_RATE
+    val_text = (f"validating on {len(val)} window(s) of {val.length} frame(s), the last {val_fraction:.0%} of each file"
+                if len(val) else "no validation windows (--val-fraction 0, or files too short)")
+    print(f"training on {len(train)} window(s) of {train.length} frame(s) ({seconds:.2f} s); {val_text}")
+    return train, val
+
+
+def train(prepared: Prepared, hparams: dict, config: TrainConfig, stats: tuple[np.ndarray, np.ndarray] | None,
+          length: int, stride: int, val_fraction: float) -> tuple[WaveLSTM, np.ndarray, np.ndarray, Windows]:
+    """Train the model for ``config.epochs`` in total (the Trainer resumes from ``config.checkpoint`` if it exists).
+
+    ``stats``: the normalisation a resumed model was trained with (kept even if files were added since); None for
+    a new model, which uses the statistics of the data. Returns the model (eval mode), its normalisation and the
+    training windows (to seed generation).
+    """
+    mean, std = stats if stats is not None else prepared.normalisation()
+    train_set, val_set = make_windows(prepared, mean, std, length, stride, val_fraction)
+    seed_everything(config.seed)  # the Trainer seeds too, but only after the model's weights are drawn
+    model = build_model(hparams)
+    extra = {"mean": mean, "std": std, "preprocessing": prepared.cache.params,
+             "windows": {"sequence_length": length, "stride": stride, "val_fraction": val_fraction}}
+    trainer = Trainer(model, train_set, val_set, config, hparams=hparams, extra_state=extra)
+    run_training(trainer)
+    return model.eval(), mean, std, train_set
