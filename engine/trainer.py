@@ -136,6 +136,9 @@ def _format(metrics: dict[str, float]) -> str:
 class Trainer:
     """Fits ``model`` on ``train_data``, validating on ``val_data``; resumes from the checkpoint if one exists.
 
+    The trainer seeds every RNG with ``config.seed`` when constructed: seed before building the model too, if its
+    initial weights must be reproducible.
+
     ``hparams`` (the model's shape-defining settings) and ``extra_state`` (e.g. normalisation statistics) are
     stored in every checkpoint; ``lr_lambda(step)`` multiplies the learning rate (e.g. exponential decay).
     """
@@ -186,9 +189,23 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step, self.batch_in_epoch = state["epoch"], state["step"], state["batch_in_epoch"]
         set_rng_state(state["rng"])
+        self._apply_new_learning_rate(state.get("train_config", {}).get("learning_rate"))
         if self.is_main:
             tqdm.write(f"resuming from {path} (epoch {self.epoch}, step {self.step})")
         return True
+
+    def _apply_new_learning_rate(self, saved_lr: float | None) -> None:
+        """A resumed run given another learning rate uses it (the optimizer state would restore the old one)."""
+        new_lr = self.config.learning_rate
+        if saved_lr is None or saved_lr == new_lr:
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"] *= new_lr / saved_lr
+            group["initial_lr"] = new_lr
+        if self.scheduler is not None:
+            self.scheduler.base_lrs = [new_lr] * len(self.optimizer.param_groups)
+        if self.is_main:
+            tqdm.write(f"learning rate changed from {saved_lr:g} to {new_lr:g} on resuming")
 
     def save(self) -> None:
         """Write the full training state (exact resume) atomically; only the main process writes."""

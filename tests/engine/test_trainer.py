@@ -1,5 +1,6 @@
 """Trainer: learns, validates, logs, resumes exactly (between epochs and mid-epoch), rejects divergence."""
 import json
+import os
 
 import pytest
 import torch
@@ -101,3 +102,18 @@ def test_lr_lambda_is_applied_and_resumed(tmp_path):
                          progress=False, tensorboard=False, log_every=1)
     rows = Trainer(Regressor(), data(), None, config, lr_lambda=lambda s: 0.5 ** s).fit()
     assert [r["lr"] for r in rows if "lr" in r] == [0.5, 0.25, 0.125, 0.0625]
+
+
+def test_resuming_with_another_learning_rate_uses_it(tmp_path, capsys):
+    train(tmp_path, epochs=1, learning_rate=1e-2)
+    _, _, trainer = train(tmp_path, epochs=2, learning_rate=1e-3)
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == [1e-3]
+    assert "learning rate changed from 0.01 to 0.001" in capsys.readouterr().out
+
+
+def test_checkpoint_and_logs_get_ordinary_permissions(tmp_path):
+    train(tmp_path, epochs=1)
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("checkpoint.pt", "metrics.csv"):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o666 & ~mask
