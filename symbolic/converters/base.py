@@ -95,3 +95,18 @@ def new_midi(steps_per_quarter: int, steps_per_bar: int) -> pretty_midi.PrettyMI
 def seconds_per_step(steps_per_quarter: int) -> float:
     """Duration of one grid step at the decode tempo."""
     return 60.0 / (DECODE_QPM * steps_per_quarter)
+
+
+class FourFourWindows:
+    """Windows of ``slice_bars`` bars of 4/4 at ``steps_per_quarter`` (melody, drums, trio: Magenta's grid)."""
+
+    slice_bars: int
+    steps_per_quarter: int
+
+    @property
+    def steps_per_bar(self) -> int:
+        return 4 * self.steps_per_quarter
+
+    @property
+    def seq_len(self) -> int:
+        return self.slice_bars * self.steps_per_bar

@@ -15,10 +15,10 @@ import numpy as np
 import pretty_midi
 import symusic
 
-from symbolic.converters.base import DECODE_VELOCITY, ConversionResult, Converter, new_midi, seconds_per_step
+from symbolic.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, FourFourWindows, new_midi,
+                                     seconds_per_step)
 from symbolic.converters.events import gap_breaks, span_bars, take_windows, unique_windows, window_starts
-from symbolic.converters.grid import Grid, TrackNotes, build_grid, sounding_tracks, track_notes
-from symbolic.converters.melody import meter_reason
+from symbolic.converters.grid import Grid, TrackNotes, meter_reason, metered_grid, sounding_tracks, track_notes
 
 # Magenta's drums_encoder_decoder.DEFAULT_DRUM_TYPE_PITCHES; 43 is listed twice and, as there, ends up a high tom.
 DRUM_CLASSES = (
@@ -75,7 +75,7 @@ def decode_drums(codes: np.ndarray, steps_per_quarter: int) -> pretty_midi.Instr
 
 
 @dataclass(frozen=True)
-class DrumsConverter(Converter):
+class DrumsConverter(FourFourWindows, Converter):
     """Magenta-compatible 9-class drum windows (512 one-hot classes) of ``slice_bars`` bars."""
 
     name = "drums"
@@ -84,16 +84,8 @@ class DrumsConverter(Converter):
     gap_bars: int = 1
 
     @property
-    def steps_per_bar(self) -> int:
-        return 4 * self.steps_per_quarter
-
-    @property
     def depths(self) -> tuple[int, ...]:
         return (DRUM_DEPTH,)
-
-    @property
-    def seq_len(self) -> int:
-        return self.slice_bars * self.steps_per_bar
 
     def encode(self, score: symusic.Score, source: str) -> ConversionResult:
         """Drum windows of the merged drum tracks of ``score``."""
@@ -105,11 +97,9 @@ class DrumsConverter(Converter):
             return ConversionResult(self.empty(), stats, "no notes")
         if not drums:
             return ConversionResult(self.empty(), stats, "no drums: no drum track (MIDI channel 10)")
-        grid = build_grid(score, self.steps_per_quarter, self.steps_per_bar)
-        stats["segments"] = len(grid.tick_start)
-        stats["segments_other_meter"] = sum(grid.other_meters.values())
-        if not len(grid.bar_start):
-            return ConversionResult(self.empty(), stats, meter_reason(grid, self.steps_per_bar))
+        grid, reason = metered_grid(score, self.steps_per_quarter, self.steps_per_bar, stats)
+        if reason:
+            return ConversionResult(self.empty(), stats, reason)
         onsets, bits = drum_line(grid, [track_notes(t) for t in drums], stats)
         if not len(onsets):
             reason = ("no drums: no drum note in the 9-class map" if stats["notes_unmapped_drum"]

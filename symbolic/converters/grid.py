@@ -156,3 +156,18 @@ def build_grid(score: symusic.Score, steps_per_quarter: int, steps_per_bar: int)
         next_bar += n_bars + 1
     return Grid(tpq, steps_per_quarter, steps_per_bar, np.array(starts, np.int64), np.array(ends, np.int64),
                 np.array(offsets, np.int64), np.array(bar_start, np.int64), np.array(bar_end, np.int64), other)
+
+
+def meter_reason(grid: Grid, steps_per_bar: int) -> str:
+    """Why nothing came out when every note lay in segments of another meter."""
+    meters = ", ".join(sorted(grid.other_meters))
+    return f"meter: only {meters} sections (needs {steps_per_bar} steps per bar)"
+
+
+def metered_grid(score: symusic.Score, steps_per_quarter: int, steps_per_bar: int,
+                 stats: Counter) -> tuple[Grid, str | None]:
+    """The grid of ``score`` with its segment counts added to ``stats``, and why no bar fits it (None: some do)."""
+    grid = build_grid(score, steps_per_quarter, steps_per_bar)
+    stats["segments"] = len(grid.tick_start)
+    stats["segments_other_meter"] = sum(grid.other_meters.values())
+    return grid, None if len(grid.bar_start) else meter_reason(grid, steps_per_bar)

@@ -16,12 +16,12 @@ import numpy as np
 import pretty_midi
 import symusic
 
-from symbolic.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, new_midi,
+from symbolic.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, FourFourWindows, new_midi,
                                       seconds_per_step)
 from symbolic.converters.events import (MELODY_DEPTH, MELODY_HOLD, MELODY_MAX_PITCH, MELODY_MIN_PITCH, MELODY_OFF,
                                         gap_breaks, melody_events, monophonic, span_bars, take_windows,
                                         unique_windows, window_starts)
-from symbolic.converters.grid import Grid, TrackNotes, build_grid, pitched_tracks, track_notes
+from symbolic.converters.grid import Grid, TrackNotes, meter_reason, metered_grid, pitched_tracks, track_notes
 
 
 def melody_line(grid: Grid, track: TrackNotes, stats: Counter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -32,12 +32,6 @@ def melody_line(grid: Grid, track: TrackNotes, stats: Counter) -> tuple[np.ndarr
     start, end, keep = grid.quantize(track)
     stats["notes_other_meter"] += int((~keep).sum())
     return monophonic(start, end, track.pitch[keep])
-
-
-def meter_reason(grid: Grid, steps_per_bar: int) -> str:
-    """Why nothing came out when every note lay in segments of another meter."""
-    meters = ", ".join(sorted(grid.other_meters))
-    return f"meter: only {meters} sections (needs {steps_per_bar} steps per bar)"
 
 
 def decode_melody(codes: np.ndarray, steps_per_quarter: int, program: int = 0) -> pretty_midi.Instrument:
@@ -55,7 +49,7 @@ def decode_melody(codes: np.ndarray, steps_per_quarter: int, program: int = 0) -
 
 
 @dataclass(frozen=True)
-class MelodyConverter(Converter):
+class MelodyConverter(FourFourWindows, Converter):
     """Magenta-compatible one-hot melody windows (90 classes) of ``slice_bars`` bars."""
 
     name = "melody"
@@ -65,16 +59,8 @@ class MelodyConverter(Converter):
     gap_bars: int = 1
 
     @property
-    def steps_per_bar(self) -> int:
-        return 4 * self.steps_per_quarter
-
-    @property
     def depths(self) -> tuple[int, ...]:
         return (MELODY_DEPTH,)
-
-    @property
-    def seq_len(self) -> int:
-        return self.slice_bars * self.steps_per_bar
 
     @property
     def pitch_tracks(self) -> tuple[int, ...]:
@@ -86,11 +72,9 @@ class MelodyConverter(Converter):
         eligible, reason = pitched_tracks(score, self.program_range, stats)
         if reason:
             return ConversionResult(self.empty(), stats, reason)
-        grid = build_grid(score, self.steps_per_quarter, self.steps_per_bar)
-        stats["segments"] = len(grid.tick_start)
-        stats["segments_other_meter"] = sum(grid.other_meters.values())
-        if not len(grid.bar_start):
-            return ConversionResult(self.empty(), stats, meter_reason(grid, self.steps_per_bar))
+        grid, reason = metered_grid(score, self.steps_per_quarter, self.steps_per_bar, stats)
+        if reason:
+            return ConversionResult(self.empty(), stats, reason)
         parts, found = [], False
         for track in eligible:
             start, end, pitch = melody_line(grid, track_notes(track), stats)

@@ -20,8 +20,7 @@ import symusic
 
 from symbolic.converters.base import DECODE_VELOCITY, ConversionResult, Converter, new_midi, seconds_per_step
 from symbolic.converters.events import take_windows, unique_windows
-from symbolic.converters.grid import Grid, build_grid, pitched_tracks, track_notes
-from symbolic.converters.melody import meter_reason
+from symbolic.converters.grid import Grid, meter_reason, metered_grid, pitched_tracks, track_notes
 
 ONSET, SOUNDING = 0, 1
 
@@ -60,11 +59,9 @@ class PianorollConverter(Converter):
         pitched, reason = pitched_tracks(score, self.program_range, stats)
         if reason:
             return ConversionResult(self.empty(), stats, reason)
-        grid = build_grid(score, self.steps_per_quarter, self.steps_per_bar)
-        stats["segments"] = len(grid.tick_start)
-        stats["segments_other_meter"] = sum(grid.other_meters.values())
-        if not len(grid.bar_start):
-            return ConversionResult(self.empty(), stats, meter_reason(grid, self.steps_per_bar))
+        grid, reason = metered_grid(score, self.steps_per_quarter, self.steps_per_bar, stats)
+        if reason:
+            return ConversionResult(self.empty(), stats, reason)
 
         low, high = self.pitch_range
         onset = np.zeros((grid.n_steps, self.n_pitches), bool)

@@ -18,11 +18,11 @@ import numpy as np
 import pretty_midi
 import symusic
 
-from symbolic.converters.base import ConversionResult, Converter, new_midi
+from symbolic.converters.base import ConversionResult, Converter, FourFourWindows, new_midi
 from symbolic.converters.drums import DRUM_DEPTH, decode_drums, drum_events, drum_line
 from symbolic.converters.events import MELODY_DEPTH, melody_events, take_windows, unique_windows
-from symbolic.converters.grid import Grid, TrackNotes, build_grid, sounding_tracks, track_notes
-from symbolic.converters.melody import decode_melody, meter_reason, melody_line
+from symbolic.converters.grid import Grid, TrackNotes, metered_grid, sounding_tracks, track_notes
+from symbolic.converters.melody import decode_melody, melody_line
 
 MELODY_PROGRAMS = range(0, 32)
 BASS_PROGRAMS = range(32, 40)
@@ -62,7 +62,7 @@ def encoded_segments(grid: Grid, steps: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class TrioConverter(Converter):
+class TrioConverter(FourFourWindows, Converter):
     """Magenta-compatible trio windows (90 + 90 + 512 classes) of ``slice_bars`` bars."""
 
     name = "trio"
@@ -71,16 +71,8 @@ class TrioConverter(Converter):
     gap_bars: int = 2
 
     @property
-    def steps_per_bar(self) -> int:
-        return 4 * self.steps_per_quarter
-
-    @property
     def depths(self) -> tuple[int, ...]:
         return (MELODY_DEPTH, MELODY_DEPTH, DRUM_DEPTH)
-
-    @property
-    def seq_len(self) -> int:
-        return self.slice_bars * self.steps_per_bar
 
     @property
     def pitch_tracks(self) -> tuple[int, ...]:
@@ -111,11 +103,9 @@ class TrioConverter(Converter):
         if missing:
             return ConversionResult(self.empty(), stats, f"missing parts: no {', '.join(missing)}")
 
-        grid = build_grid(score, self.steps_per_quarter, self.steps_per_bar)
-        stats["segments"] = len(grid.tick_start)
-        stats["segments_other_meter"] = sum(grid.other_meters.values())
-        if not len(grid.bar_start):
-            return ConversionResult(self.empty(), stats, meter_reason(grid, self.steps_per_bar))
+        grid, reason = metered_grid(score, self.steps_per_quarter, self.steps_per_bar, stats)
+        if reason:
+            return ConversionResult(self.empty(), stats, reason)
         lines = {part: [(*self._line(grid, notes, part, stats), bar_coverage(grid, notes))
                         for notes in map(track_notes, members)] for part, members in by_part.items()}
         parts = []
