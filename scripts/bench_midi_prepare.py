@@ -23,13 +23,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_rss import TreeRssSampler  # noqa: E402
 from symbolic.converters import MelodyConverter  # noqa: E402
 from symbolic.midi_io import find_midi_files, read_score  # noqa: E402
 from symbolic.prepare import prepare  # noqa: E402
@@ -140,34 +141,17 @@ def peak_rss_mib(folder: Path, count: int, workers: int) -> float:
 
 def rss_probe(folder: Path, count: int, workers: int) -> None:
     """Prepare ``count`` files of ``folder`` while a thread samples the RSS of this process tree; print the peak."""
-    import psutil
-
     files = find_midi_files(folder)
     src, out = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
     for i in range(count):
         (src / f"{i:06d}_{files[i % len(files)].name}").symlink_to(files[i % len(files)])
-    peak, done = 0, threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        me = psutil.Process()
-        while not done.is_set():
-            try:
-                peak = max(peak, sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]))
-            except psutil.NoSuchProcess:
-                pass
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=sample)
-    thread.start()
     try:
-        prepare(CONVERTER, src, out, workers=workers, progress=False)
+        with TreeRssSampler(os.getpid()) as rss:
+            prepare(CONVERTER, src, out, workers=workers, progress=False)
     finally:
-        done.set()
-        thread.join()
         shutil.rmtree(out)
         shutil.rmtree(src)
-    print(round(peak / 2 ** 20, 1))
+    print(round(rss.peak / 2 ** 20, 1))
 
 
 def folder_facts(files: list[Path]) -> dict:

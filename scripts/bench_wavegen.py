@@ -27,15 +27,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
+from bench_rss import TreeRssSampler  # noqa: E402
 from bench_wavegen_data import render_tracks, renderer  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -53,32 +51,15 @@ def run_measured(cmd: list[str]) -> dict:
     """Run ``cmd`` to completion; wall time, exact peak RSS of its largest process, sampled peak of the tree's sum."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
-    peak_sum = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_sum
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-                peak_sum = max(peak_sum, total)
-            except psutil.Error:
-                pass
-            done.wait(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    done.set()
-    sampler.join()
+    with TreeRssSampler(proc.pid, interval_s=0.02) as rss:
+        output = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{output.decode(errors='replace')}")
     return {"wall_s": elapsed, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
-            "peak_rss_tree_mb": peak_sum / 2 ** 20, "loadavg_1min": os.getloadavg()[0]}
+            "peak_rss_tree_mb": rss.peak / 2 ** 20, "loadavg_1min": os.getloadavg()[0]}
 
 
 def build_cache(tool: str, dataset: Path, work: Path) -> dict:
