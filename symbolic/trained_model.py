@@ -122,8 +122,7 @@ class TrainedModel:
                               disable=not progress, leave=False):
                 x = torch.from_numpy(np.asarray(windows[start:start + batch_size], np.int64)).to(self.device)
                 parts.append(self.model.encode(x))
-        mu, sigma, z = (torch.cat(tensors) for tensors in zip(*parts))
-        return z, mu, sigma
+        return tuple(torch.cat(tensors) for tensors in zip(*parts))
 
     def encode(self, midi_paths: Sequence[str | os.PathLike]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z, μ and σ [len(midi_paths), z_size] of the first window of each MIDI file."""

@@ -62,7 +62,7 @@ class MusicVAE(nn.Module):
         """Magenta's loss on a batch [B, T, n_tracks]; scheduled sampling only in training mode."""
         cfg = self.config
         x = self._check(batch)
-        mu, sigma, z = self.encode(x)
+        z, mu, sigma = self.encode(x)
         sampling_prob = cfg.sampling_prob(step) if self.training else 0.0
         logits = self.decoder_logits(x, z, sampling_prob)
         r_loss = self._reconstruction_loss(logits, x)
@@ -81,11 +81,11 @@ class MusicVAE(nn.Module):
         return StepOutput(loss=loss, metrics=metrics, count=x.shape[0])
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Posterior mean μ, scale σ and a sample z = μ + σ·ε, each [B, z_size], of sequences [B, T, n_tracks]."""
+        """z = μ + σ·ε, posterior mean μ and scale σ (Magenta's order), each [B, z_size], of x [B, T, n_tracks]."""
         h = self.encoder(self._encoder_input(self._check(x)))
         mu = self.mu(h).float()  # float32 even under autocast: the KL term needs the precision
         sigma = F.softplus(self.sigma(h).float())
-        return mu, sigma, mu + sigma * torch.randn_like(sigma)
+        return mu + sigma * torch.randn_like(sigma), mu, sigma
 
     def decoder_logits(self, x: Tensor, z: Tensor, sampling_prob: float = 0.0) -> list[Tensor]:
         """Per-track logits [B, T, depth] for x given z, fed x shifted right (zeros first).
@@ -130,7 +130,7 @@ class MusicVAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: Tensor, temperature: float = 1.0) -> Tensor:
         """x [B, T, n_tracks] decoded again from its posterior mean."""
-        mu, _, _ = self.encode(x)
+        _, mu, _ = self.encode(x)
         return self.decode(mu, x.shape[1], temperature)
 
     @torch.no_grad()
@@ -139,7 +139,7 @@ class MusicVAE(nn.Module):
 
         The first and last are decoded from the endpoints themselves.
         """
-        mu, _, _ = self.encode(torch.stack([x1, x2]))
+        _, mu, _ = self.encode(torch.stack([x1, x2]))
         z = slerp(mu[0], mu[1], torch.linspace(0.0, 1.0, n, device=mu.device))
         return self.decode(z, x1.shape[0], temperature)
 
@@ -152,7 +152,7 @@ class MusicVAE(nn.Module):
         each step fed the previous sample at `temperature`): sampled_accuracy and bar_sampled_accuracy.
         """
         x = self._check(x)
-        mu, sigma, z = self.encode(x)
+        z, mu, sigma = self.encode(x)
         logits = self.decoder_logits(x, z)
         r_loss = self._reconstruction_loss(logits, x)
         kl = gaussian_kl(mu, sigma)

@@ -58,7 +58,7 @@ def test_shapes_of_loss_logits_and_decoding_for_every_config(name):
     out = model.training_loss(x, step=5)
     assert out.loss.shape == () and torch.isfinite(out.loss) and out.count == 3
     assert set(out.metrics) == {"r_loss", "kl_bits", "kl_loss", "beta", "sampling_prob", "accuracy"}
-    mu, sigma, z = model.encode(x)
+    z, mu, sigma = model.encode(x)
     assert mu.shape == sigma.shape == z.shape == (3, config.z_size) and (sigma > 0).all()
     logits = model.decoder_logits(x, z)
     assert [tuple(l.shape) for l in logits] == [(3, config.seq_len, d) for d in config.depths]
@@ -164,8 +164,8 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     loaded = MusicVAE(MusicVAEConfig.from_dict(state["config"]))
     loaded.load_state_dict(state["model"])
     model.eval(), loaded.eval()
-    mu, _, _ = model.encode(x)
-    assert torch.equal(loaded.encode(x)[0], mu)
+    _, mu, _ = model.encode(x)
+    assert torch.equal(loaded.encode(x)[1], mu)
     assert all(torch.equal(a, b) for a, b in zip(model.decoder_logits(x, mu), loaded.decoder_logits(x, mu)))
     decoded = []
     for m in (model, loaded):
