@@ -1,4 +1,4 @@
-"""The `music-composer` command: `music-composer midi …` goes to the MIDI tools, everything else to the WAV pipeline."""
+"""The `music-composer` command: `music-composer midi …` goes to the MIDI tools, all else to the WAV pipeline."""
 from __future__ import annotations
 
 import sys

@@ -248,7 +248,8 @@ class Trainer:
 
     def _done(self) -> bool:
         c = self.config
-        return (c.max_steps is not None and self.step >= c.max_steps) or (c.epochs is not None and self.epoch >= c.epochs)
+        steps_done = c.max_steps is not None and self.step >= c.max_steps
+        return steps_done or (c.epochs is not None and self.epoch >= c.epochs)
 
     def fit(self) -> list[dict[str, Any]]:
         """Train until the epoch or step budget is spent; return the logged rows."""

@@ -81,7 +81,7 @@ class MusicVAE(nn.Module):
         return StepOutput(loss=loss, metrics=metrics, count=x.shape[0])
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """z = μ + σ·ε, posterior mean μ and scale σ (Magenta's order), each [B, z_size], of x [B, T, n_tracks]."""
+        """z = μ + σ·ε, posterior mean μ and scale σ (Magenta's order), each [B, z_size], of x [B, T, tracks]."""
         h = self.encoder(self._encoder_input(self._check(x)))
         mu = self.mu(h).float()  # float32 even under autocast: the KL term needs the precision
         sigma = F.softplus(self.sigma(h).float())
