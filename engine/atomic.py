@@ -1,4 +1,8 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename over the target."""
+"""Atomic, durable file writes: write a temporary file in the same folder, fsync it, rename it over the target.
+
+The fsync before the rename makes sure a power cut never leaves the target renamed but empty; the fsync of the
+folder after it makes the rename itself survive one.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -9,16 +13,28 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
+def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:
+    """Flush ``path`` (a file, or a folder with ``O_DIRECTORY``) to disk: its data, or the names it holds."""
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success it replaces ``target``, on error it is removed."""
+    """Yield a temporary path next to ``target``; on success it replaces ``target``, on error it is removed.
+
+    The caller writes the temporary file and closes it inside the block; the target then holds either the old
+    content or the complete new one, also after a crash or a power cut.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -26,15 +42,16 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _fsync(tmp_path)
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes owner-only files; give the usual permissions
         os.replace(tmp_path, target)
+        if hasattr(os, "O_DIRECTORY"):  # folders cannot be opened (nor need this) on Windows
+            _fsync(target.parent, os.O_RDONLY | os.O_DIRECTORY)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        tmp_path.unlink(missing_ok=True)
 
 
 def write_json(target: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as compact JSON (the fast encoder: manifests can hold many thousand entries), atomically."""
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True))
-

@@ -2,13 +2,16 @@
 
 A list of source files is reconciled against a manifest on every run: unchanged files are reused, new or changed
 files are processed, removed files are dropped, and entries whose arrays are missing or damaged are rebuilt, so a
-user never deletes the cache by hand. Each file's result is a set of named numpy arrays stored as .npy files
-(memory-mappable) under a key made of the file's content hash and the processing parameters. Files that fail are
-recorded with their reason, reported on every run, and retried only when they change. This module never imports
-torch: preprocessing stays light.
+user never deletes the cache by hand. Each file's result is a set of named numpy arrays, appended to shard files
+under items/ and memory-mapped on load; the manifest keys them by the file's content hash and the processing
+parameters. Files that fail are recorded with their reason, reported on every run, and retried only when they
+change. A file's recorded hash is always that of the bytes that were processed: it is hashed just before processing
+and recorded only if its stat is the same afterwards. One run at a time reconciles a cache (others wait for it).
+This module never imports torch: preprocessing stays light.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,11 +29,18 @@ from tqdm import tqdm
 
 from engine.atomic import atomic_path, write_json
 from engine.errors import SourceError
+from engine.lock import exclusive_lock
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: ctime and time of the look recorded; version 1 could pair arrays with a later hash
 ITEMS_DIR = "items"
+LOCK_NAME = ".cache.lock"
 _SAVE_INTERVAL_S = 5.0
+# A file whose mtime or ctime is this close to the moment its stat was taken may be rewritten within the same
+# timestamp tick, leaving the stat unchanged: it is "racily clean" and is verified by content on the next run.
+# 2 s covers the coarsest common granularity (FAT) and small clock differences.
+_RACY_NS = 2_000_000_000
+CHANGED_WHILE_PROCESSED = "changed while it was being processed (still being copied?); it is retried on the next run"
 
 # process(path, params) -> (arrays, meta): named arrays to store and a JSON-able dict about the file.
 ProcessFn = Callable[[Path, dict], "tuple[dict[str, np.ndarray], dict[str, Any]]"]
@@ -50,6 +60,11 @@ def params_digest(params: dict) -> str:
     return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=8).hexdigest()
 
 
+def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
+    """What a file's stat must keep for its content to be trusted unchanged; ctime catches `cp -p` and `touch -d`."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 @dataclass
 class Entry:
     """One source file in the manifest: its identity, where its arrays are, or why it was skipped."""
@@ -57,6 +72,8 @@ class Entry:
     rel: str
     size: int
     mtime_ns: int
+    ctime_ns: int
+    checked_ns: int  # wall-clock time just before the stat above was taken and the file hashed
     digest: str
     arrays: dict[str, dict] = field(default_factory=dict)  # name -> {"file", "shape", "dtype"}
     meta: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +82,15 @@ class Entry:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def stat_key(self) -> tuple[int, int, int]:
+        return self.size, self.mtime_ns, self.ctime_ns
+
+    @property
+    def racy(self) -> bool:
+        """True when the file changed so shortly before it was hashed that a later write could keep its stat."""
+        return max(self.mtime_ns, self.ctime_ns) >= self.checked_ns - _RACY_NS
 
 
 @dataclass
@@ -95,18 +121,32 @@ def _run_process(process: ProcessFn, path: Path, params: dict) -> tuple[dict[str
         return f"{type(e).__name__}: {e}"
 
 
-def _process_chunk(process: ProcessFn, jobs: list[tuple[Path, str | None]], params: dict, items_dir: Path,
-                   shard_name: str) -> list[tuple[str, tuple[dict[str, dict], dict[str, Any]] | str]]:
-    """Process a chunk of (path, digest or None) jobs, appending their arrays to one shard file as they come.
+def _process_chunk(process: ProcessFn, paths: list[Path], params: dict, items_dir: Path, shard_name: str) -> list:
+    """Hash and process a chunk of files, appending their arrays to one shard file as they come.
 
-    Returns per file its content digest (computed here when not given, so new files are hashed in parallel) and
-    either (array records, meta) or the reason it failed. The shard appears under its final name only when
-    complete, so a manifest entry never names missing bytes.
+    Returns per file either (checked_ns, stat key, digest, (array records, meta) or the reason it failed), or only
+    a reason when it cannot be recorded at all (unreadable, or changed while it was processed). Each file is
+    stat'ed and hashed right before processing and stat'ed again after, so a recorded digest is always that of the
+    processed bytes. The shard appears under its final name only when complete, so a manifest entry never names
+    missing bytes.
     """
     outcomes: list = []
     with atomic_path(items_dir / shard_name) as tmp, open(tmp, "wb") as shard:
-        for path, digest in jobs:
+        for path in paths:
+            try:
+                checked_ns = time.time_ns()
+                key, digest = _stat_key(path.stat()), file_digest(path)
+            except OSError as e:
+                outcomes.append(f"cannot be read ({e.strerror or type(e).__name__})")
+                continue
             outcome = _run_process(process, path, params)
+            try:
+                changed = _stat_key(path.stat()) != key
+            except OSError:
+                changed = True
+            if changed:
+                outcomes.append(CHANGED_WHILE_PROCESSED)
+                continue
             if not isinstance(outcome, str):
                 arrays, meta = outcome
                 records = {}
@@ -116,11 +156,11 @@ def _process_chunk(process: ProcessFn, jobs: list[tuple[Path, str | None]], para
                                      "dtype": array.dtype.str}
                     shard.write(array.data)
                 outcome = (records, meta)
-            outcomes.append((digest or file_digest(path), outcome))
+            outcomes.append((checked_ns, key, digest, outcome))
     return outcomes
 
 
-def _chunks(todo: list, max_files: int, max_bytes: int) -> list[list]:
+def _chunks(todo: list[tuple[str, Path]], max_files: int, max_bytes: int) -> list[list]:
     """Consecutive groups of at most ``max_files`` files and about ``max_bytes`` of source data each."""
     chunks: list[list] = []
     size = 0
@@ -129,7 +169,8 @@ def _chunks(todo: list, max_files: int, max_bytes: int) -> list[list]:
             chunks.append([])
             size = 0
         chunks[-1].append(item)
-        size += item[2].st_size
+        with contextlib.suppress(OSError):  # an unreadable file is reported by the worker that meets it
+            size += item[1].stat().st_size
     return chunks
 
 
@@ -188,46 +229,62 @@ class SourceCache:
         return True
 
     def _remove_garbage(self) -> None:
-        """Delete array files that no manifest entry names (left by removed files or interrupted runs)."""
+        """Delete files in ``items/`` that no manifest entry names (left by removed files or interrupted runs).
+
+        Runs under the cache lock after this run's writers finished, so temporary files there are a killed run's.
+        """
         if not self.items_dir.exists():
             return
         live = {r["file"] for e in self.entries.values() for r in e.arrays.values()}
         for path in self.items_dir.iterdir():
-            if path.name not in live and not path.name.startswith("."):  # dot files: another writer's temps
+            if path.name not in live:
                 path.unlink(missing_ok=True)
+
+    def _unchanged(self, entry: Entry, path: Path) -> bool:
+        """True when ``path`` still holds the bytes ``entry`` was made from; then its recorded stat is refreshed."""
+        checked_ns = time.time_ns()
+        try:
+            key = _stat_key(path.stat())
+            if key == entry.stat_key and not entry.racy:
+                return True  # same size and times, last seen safely after it changed: trust the hash, as git does
+            if file_digest(path) != entry.digest:
+                return False
+        except OSError:
+            return False  # processing it again reports why it cannot be read
+        entry.size, entry.mtime_ns, entry.ctime_ns = key
+        entry.checked_ns = checked_ns
+        return True
 
     # ---------------------------------------------------------------------------------------------- reconcile
     def reconcile(self, sources: Sequence[Path], root: Path, workers: int = 1, progress: bool = True,
                   desc: str = "preprocessing") -> ReconcileReport:
-        """Bring the cache in line with ``sources`` (paths under ``root``) and return what was done."""
+        """Bring the cache in line with ``sources`` (paths under ``root``) and return what was done.
+
+        Holds the cache's lock throughout: a second run on the same cache waits, then finds the work done.
+        """
+        with exclusive_lock(self.cache_dir / LOCK_NAME, f"the cache in {self.cache_dir}", wait=True):
+            return self._reconcile(sources, Path(root), workers, progress, desc)
+
+    def _reconcile(self, sources: Sequence[Path], root: Path, workers: int, progress: bool,
+                   desc: str) -> ReconcileReport:
         report = ReconcileReport(rebuilt_manifest=self._load_manifest())
         self.items_dir.mkdir(parents=True, exist_ok=True)
-        root = Path(root)
         current = {p.relative_to(root).as_posix(): p for p in sorted(sources)}
         report.removed = sorted(set(self.entries) - set(current))
         for rel in report.removed:
             del self.entries[rel]
 
-        todo: list[tuple[str, Path, os.stat_result, str | None]] = []
+        todo: list[tuple[str, Path]] = []
         shard_sizes: dict[str, int] = {}
         for rel, path in current.items():
-            st = path.stat()
             old = self.entries.get(rel)
-            if old is None:
-                todo.append((rel, path, st, None))  # new: hashed by the worker that processes it
-                continue
-            if old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
-                digest = old.digest  # unchanged size and time: trust the recorded content hash, as git does
-            else:
-                digest = file_digest(path)
-            if old.digest == digest and (not old.ok or self._entry_intact(old, shard_sizes)):
-                old.size, old.mtime_ns = st.st_size, st.st_mtime_ns
+            if old is not None and self._unchanged(old, path) and (not old.ok or self._entry_intact(old, shard_sizes)):
                 if old.ok:
                     report.reused.append(rel)
                 else:
                     report.skipped.append((rel, old.error))
                 continue
-            todo.append((rel, path, st, digest))
+            todo.append((rel, path))  # new, changed or damaged: hashed by the worker that processes it
 
         if todo:
             self._process_all(todo, workers, progress, desc, report)
@@ -238,9 +295,15 @@ class SourceCache:
     def _process_all(self, todo: list, workers: int, progress: bool, desc: str, report: ReconcileReport) -> None:
         last_save, save_cost = time.monotonic(), 0.0
 
-        def record(rel: str, st: os.stat_result, digest: str, outcome: Any) -> None:
+        def record(rel: str, result: tuple | str) -> None:
             nonlocal last_save, save_cost
-            entry = Entry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, digest=digest)
+            if isinstance(result, str):  # nothing trustworthy to record: the next run tries the file again
+                self.entries.pop(rel, None)
+                report.skipped.append((rel, result))
+                return
+            checked_ns, (size, mtime_ns, ctime_ns), digest, outcome = result
+            entry = Entry(rel=rel, size=size, mtime_ns=mtime_ns, ctime_ns=ctime_ns, checked_ns=checked_ns,
+                          digest=digest)
             if isinstance(outcome, str):
                 entry.error = outcome
                 report.skipped.append((rel, outcome))
@@ -262,13 +325,13 @@ class SourceCache:
         bar = tqdm(total=len(todo), desc=desc, unit="file", disable=not progress, file=sys.stderr)
 
         def record_chunk(chunk: list, outcomes: list) -> None:
-            for (rel, _, st, _), (digest, outcome) in zip(chunk, outcomes):
-                record(rel, st, digest, outcome)
+            for (rel, _), result in zip(chunk, outcomes):
+                record(rel, result)
             bar.update(len(chunk))
 
         if workers <= 1 or len(chunks) == 1:
             for chunk, shard_name in zip(chunks, shard_names):
-                record_chunk(chunk, _process_chunk(self.process, [(item[1], item[3]) for item in chunk],
+                record_chunk(chunk, _process_chunk(self.process, [path for _, path in chunk],
                                                    self.params, self.items_dir, shard_name))
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -279,7 +342,7 @@ class SourceCache:
                     job = next(jobs, None)
                     if job is not None:
                         chunk, shard_name = job
-                        future = pool.submit(_process_chunk, self.process, [(item[1], item[3]) for item in chunk],
+                        future = pool.submit(_process_chunk, self.process, [path for _, path in chunk],
                                              self.params, self.items_dir, shard_name)
                         pending[future] = chunk
 

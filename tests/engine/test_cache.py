@@ -1,15 +1,21 @@
-"""SourceCache: reuse, add/change/remove reconciliation, damaged caches, bad files, parallel workers."""
+"""SourceCache: reuse, add/change/remove reconciliation, damaged caches, bad files, parallel workers, races."""
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.cache import SourceCache
+import engine.cache
+from engine.cache import CHANGED_WHILE_PROCESSED, SourceCache
 from engine.errors import SourceError
 
+ROOT = Path(__file__).resolve().parents[2]
 CALLS: list[str] = []
+REWRITES: dict[str, str] = {}  # file name -> the text it gets while it is being processed
 
 
 def parse_numbers(path: Path, params: dict) -> tuple[dict, dict]:
@@ -20,6 +26,15 @@ def parse_numbers(path: Path, params: dict) -> tuple[dict, dict]:
         raise SourceError("empty file")
     values = np.array([int(v) for v in text.split()], dtype=np.float32) * params["scale"]
     return {"values": values}, {"n": len(values)}
+
+
+def parse_then_rewrite(path: Path, params: dict) -> tuple[dict, dict]:
+    """parse_numbers on a file that is still being copied: it gets its final content before processing ends."""
+    try:
+        return parse_numbers(path, params)
+    finally:
+        if path.name in REWRITES:
+            path.write_text(REWRITES.pop(path.name))
 
 
 def make_sources(folder: Path, files: dict[str, str]) -> list[Path]:
@@ -131,3 +146,121 @@ def test_manifest_never_names_missing_arrays_after_interrupt(tmp_path, monkeypat
         cache.reconcile(sorted((tmp_path / "src").glob("*.txt")), tmp_path / "src", progress=False)
     _, report = reconcile(tmp_path)
     assert report.reused == ["a.txt"] and report.processed == ["b.txt"]
+
+
+@pytest.mark.parametrize("first, final", [("1 2", "1 2 3 4"), ("1 2", "3 4"), ("1 x", "1 2 3")],
+                         ids=["grows", "same size", "corrupt at first"])
+def test_file_rewritten_while_processed_is_processed_again(tmp_path, first, final):
+    make_sources(tmp_path / "src", {"a.txt": "1", "late.txt": first})
+    REWRITES["late.txt"] = final
+    cache = SourceCache(tmp_path / "cache", {"scale": 1.0}, parse_then_rewrite)
+    report = cache.reconcile(sorted((tmp_path / "src").glob("*.txt")), tmp_path / "src", progress=False)
+    if len(first) != len(final):  # a same-size rewrite within the timestamp tick of the look keeps the stat
+        assert dict(report.skipped)["late.txt"] == CHANGED_WHILE_PROCESSED and "late.txt" not in cache.entries
+    cache, report = reconcile(tmp_path)
+    assert report.processed == ["late.txt"] and report.reused == ["a.txt"]
+    assert cache.load(cache.entries["late.txt"], "values").tolist() == [int(v) for v in final.split()]
+    _, report = reconcile(tmp_path)
+    assert sorted(report.reused) == ["a.txt", "late.txt"] and CALLS == []
+
+
+def test_rewrite_keeping_size_and_mtime_is_detected(tmp_path):
+    make_sources(tmp_path / "src", {"a.txt": "1 2"})
+    reconcile(tmp_path)
+    path = tmp_path / "src" / "a.txt"
+    before = path.stat()
+    path.write_text("3 4")  # what `cp -p` or `rsync -a` of another take of the same length does
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    cache, report = reconcile(tmp_path)
+    assert report.processed == ["a.txt"] and cache.load(cache.entries["a.txt"], "values").tolist() == [3, 4]
+
+
+def test_racily_clean_entry_is_verified_by_content_and_an_old_one_trusted(tmp_path, monkeypatch):
+    make_sources(tmp_path / "src", {"old.txt": "1 2", "racy.txt": "5 6"})
+    cache, _ = reconcile(tmp_path)
+    racy = tmp_path / "src" / "racy.txt"
+    before = racy.stat()
+    racy.write_text("3 4")
+    os.utime(racy, ns=(before.st_atime_ns, before.st_mtime_ns))
+    # As if the rewrite fell in the timestamp tick the first run looked in: the whole stat (ctime too) unchanged.
+    manifest = json.loads(cache.manifest_path.read_text())
+    manifest["entries"]["racy.txt"].update(ctime_ns=racy.stat().st_ctime_ns, checked_ns=before.st_mtime_ns)
+    old = manifest["entries"]["old.txt"]
+    old["checked_ns"] = max(old["mtime_ns"], old["ctime_ns"]) + 3_000_000_000  # looked at well after it changed
+    cache.manifest_path.write_text(json.dumps(manifest))
+    hashed = []
+    real_digest = engine.cache.file_digest
+    monkeypatch.setattr(engine.cache, "file_digest", lambda path: hashed.append(path.name) or real_digest(path))
+    cache, report = reconcile(tmp_path)
+    assert report.processed == ["racy.txt"] and report.reused == ["old.txt"] and "old.txt" not in hashed
+    assert cache.load(cache.entries["racy.txt"], "values").tolist() == [3, 4]
+
+
+def test_missing_source_is_skipped_with_its_reason(tmp_path):
+    make_sources(tmp_path / "src", {"a.txt": "1"})
+    cache = SourceCache(tmp_path / "cache", {"scale": 1.0}, parse_numbers)
+    report = cache.reconcile([tmp_path / "src" / "a.txt", tmp_path / "src" / "gone.txt"], tmp_path / "src",
+                             progress=False)
+    assert report.processed == ["a.txt"]
+    assert report.skipped == [("gone.txt", "cannot be read (No such file or directory)")]
+
+
+def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
+    make_sources(tmp_path / "src", {"a.txt": "1"})
+    cache, _ = reconcile(tmp_path)
+    leftover = cache.items_dir / ".0123-abcd.bin.x1y2.tmp"
+    leftover.write_bytes(b"half a shard")
+    _, report = reconcile(tmp_path)
+    assert report.reused == ["a.txt"] and not leftover.exists()
+
+
+RECONCILE = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from engine.cache import SourceCache
+
+work, role = Path(sys.argv[1]), sys.argv[2]
+
+def slow_parse(path, params):
+    if role == "first" and not (work / "started").exists():
+        (work / "started").touch()
+        deadline = time.monotonic() + 60
+        while not (work / "second-ready").exists() and time.monotonic() < deadline:  # the second run is starting
+            time.sleep(0.01)
+    time.sleep(0.05)
+    return {"values": np.array([int(v) for v in path.read_text().split()], dtype=np.float32)}, {}
+
+cache = SourceCache(work / "cache", {"scale": 1.0}, slow_parse)
+if role == "second":
+    (work / "second-ready").touch()
+report = cache.reconcile(sorted((work / "src").glob("*.txt")), work / "src", progress=False)
+for entry in cache.usable():
+    assert cache.load(entry, "values").tolist() == [int(entry.rel[:2])] * 3, entry.rel
+print(report.summary())
+"""
+
+
+def test_two_runs_on_one_cache_wait_for_each_other(tmp_path):
+    make_sources(tmp_path / "src", {f"{i:02d}.txt": f"{i} {i} {i}" for i in range(20)})
+
+    def start(role: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", RECONCILE, str(tmp_path), role], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    first = start("first")
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = start("second")
+    try:
+        (out1, err1), (out2, err2) = first.communicate(timeout=120), second.communicate(timeout=120)
+    finally:
+        first.kill()
+        second.kill()
+    assert (first.returncode, second.returncode) == (0, 0), err1 + err2
+    assert out1.strip() == "0 reused, 20 processed, 0 skipped" and out2.strip() == "20 reused, 0 processed, 0 skipped"
+    assert f"waiting for process {first.pid}, which is using the cache in {tmp_path / 'cache'}" in err2
+    cache, report = reconcile(tmp_path)
+    assert len(report.reused) == 20 and CALLS == []  # intact: nothing had to be rebuilt
+    assert all(cache.load(e, "values").tolist() == [int(e.rel[:2])] * 3 for e in cache.usable())
