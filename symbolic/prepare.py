@@ -1,11 +1,13 @@
 """Preparing a MIDI dataset: every file of a folder through the shared content-hash cache, then packed splits.
 
-Layout of a prepared folder: ``manifest.json`` and ``items/`` (engine.cache: one array of windows per usable file,
+Layout of a prepared folder: ``manifest.json`` and ``items/`` (engine.cache: one array of windows per file,
 reconciled against the input folder on every run), ``splits/{train,validation,test}.npy`` (all windows of a split
-in one memory-mappable array, rebuilt atomically only when the set of files changes) and ``prepared.json`` (the
-converter spec, window counts, conversion counters and the reason every skipped file was skipped). A file goes to
-a split by a hash of its relative path, so the windows of one song never straddle splits. This module never
-imports torch.
+in one memory-mappable array, rebuilt atomically only when the assignment of files to splits changes) and
+``prepared.json`` (the converter spec and cache parameters, window counts, conversion counters, the reason every
+skipped file was skipped and which of them could not be read). A file goes to a split by a hash of its relative
+path (Unicode NFC, forward slashes), so the windows of one song never straddle splits. Files that cannot be read
+(corrupt, not MIDI) are named in the summary; files skipped for their content (meter, too short, ...) are counted.
+This module never imports torch.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,21 +25,22 @@ import numpy as np
 
 from engine.atomic import atomic_path, write_json
 from engine.cache import Entry, ReconcileReport, SourceCache, params_digest
-from engine.errors import SourceError, UserError
+from engine.errors import UserError
 from symbolic.converters import Converter, converter_from_spec
-from symbolic.midi_io import find_midi_files, read_score
+from symbolic.midi_io import find_midi_files, load_score
 
-FORMAT_VERSION = 1  # bump when the converters' output changes: every cached item is then rebuilt
+FORMAT_VERSION = 2  # bump when the cached items' layout changes (2: content skips are items), rebuilding every one
 SPLITS = ("train", "validation", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 MIN_FILES_FOR_HELD_OUT = 10  # below this many usable files every file trains; validation and test stay empty
+MAX_NAMED = 20  # unreadable files named in the summary; the rest are counted (all are in prepared.json)
 PREPARED_NAME = "prepared.json"
 SPLITS_DIR = "splits"
 
 
 def cache_params(converter: Converter) -> dict[str, Any]:
-    """The cache parameters: the converter spec and the format version fully determine every item."""
-    return {"format": FORMAT_VERSION, "converter": converter.spec()}
+    """The cache parameters: the converter spec, its version and the format version fully determine every item."""
+    return {"format": FORMAT_VERSION, "converter": converter.spec(), "converter_version": converter.version}
 
 
 @functools.lru_cache(maxsize=8)
@@ -45,17 +49,24 @@ def _converter(spec_json: str) -> Converter:
 
 
 def process_file(path: Path, params: dict) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """One MIDI file to its windows; a file that gives none raises SourceError with the reason (worker side)."""
+    """One MIDI file to its windows (worker side). A file that cannot be read raises SourceError; one that gives no
+    window is an item without windows whose ``skip`` says why, so the summary can tell the two apart."""
     converter = _converter(json.dumps(params["converter"], sort_keys=True))
-    result = converter.encode(read_score(path), str(path))
+    result = converter.encode(load_score(path), str(path))
+    meta = {"stats": {k: v for k, v in result.stats.items() if v}}
     if result.reason:
-        raise SourceError(result.reason)
-    return {"windows": result.windows}, {"stats": {k: v for k, v in result.stats.items() if v}}
+        meta["skip"] = result.reason
+    return {"windows": result.windows}, meta
 
 
 def split_of(rel: str) -> str:
-    """The split of a file, from a hash of its relative path (stable across runs, machines and additions)."""
-    u = int.from_bytes(hashlib.blake2b(rel.encode(), digest_size=8).digest(), "big") / 2 ** 64
+    """The split of a file, from a hash of its relative path (stable across runs, machines and additions).
+
+    The path is normalised first (Unicode NFC, forward slashes), so a copy whose names another system spelled
+    differently (macOS writes NFD) splits alike; ASCII and NFC names hash exactly as they always did.
+    """
+    key = unicodedata.normalize("NFC", rel).replace("\\", "/")
+    u = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2 ** 64
     bounds = np.cumsum(SPLIT_FRACTIONS)
     return SPLITS[min(int(np.searchsorted(bounds, u, side="right")), len(SPLITS) - 1)]
 
@@ -74,8 +85,11 @@ class PrepareResult:
     files_found: int
     windows: dict[str, int]
     files: dict[str, int]
-    skipped: dict[str, str]
+    skipped: dict[str, str]  # every skipped file (relative path) -> reason
     stats: dict[str, int]
+    unreadable: list[str] = field(default_factory=list)  # the skipped files that could not be read, sorted
+    input_dir: Path | None = None
+    params: dict[str, Any] | None = None  # the cache parameters it was prepared with (None: before they were kept)
     note: str | None = None
     report: ReconcileReport | None = field(default=None, repr=False)
 
@@ -85,11 +99,19 @@ class PrepareResult:
             raise UserError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
         return self.output_dir / SPLITS_DIR / f"{name}.npy"
 
+    def source_path(self, rel: str) -> Path | str:
+        """Where a file of the input folder is, to name it to the user."""
+        return self.input_dir / rel if self.input_dir else rel
+
     def summary(self) -> list[str]:
-        """Lines for the end of a run: files read and used, one line per skip reason, windows per split."""
+        """Lines for the end of a run: files read and used, each unreadable file (up to ``MAX_NAMED``) with its
+        reason as the audio side names them, one count per skip reason, windows per split."""
         used = sum(self.files.values())
         cache = f" (cache: {self.report.summary()})" if self.report else ""
         lines = [f"{self.files_found} MIDI files read: {used} used, {len(self.skipped)} skipped{cache}"]
+        lines += [f"skipped {self.source_path(rel)}: {self.skipped[rel]}" for rel in self.unreadable[:MAX_NAMED]]
+        if len(self.unreadable) > MAX_NAMED:
+            lines.append(f"and {len(self.unreadable) - MAX_NAMED} more unreadable files")
         for key, count in Counter(reason_key(r) for r in self.skipped.values()).most_common():
             lines.append(f"  skipped ({key}): {count}")
         lines.append(f"{self.spec['kind']} windows: " + ", ".join(f"{s} {self.windows[s]}" for s in SPLITS)
@@ -99,6 +121,19 @@ class PrepareResult:
         if self.skipped:
             lines.append(f"reason for every skipped file: {self.output_dir / PREPARED_NAME}")
         return lines
+
+    def check_usable(self) -> None:
+        """Raise a UserError naming the folder and the commonest skip reasons when no file gave a window."""
+        if sum(self.files.values()):
+            return
+        by_key: dict[str, list[str]] = {}
+        for rel, reason in self.skipped.items():
+            by_key.setdefault(reason_key(reason), []).append(rel)
+        commonest = sorted(by_key.items(), key=lambda item: -len(item[1]))[:3]
+        reasons = ", ".join(f"{key} ({len(rels)}, e.g. {rels[0]})" for key, rels in commonest)
+        raise UserError(f"{self.input_dir or self.output_dir}: none of the {self.files_found} MIDI files gave a "
+                        f"{self.spec['kind']} window; commonest reasons: {reasons or 'none recorded'}; "
+                        f"every file's reason: {self.output_dir / PREPARED_NAME}")
 
 
 def _assign_splits(entries: list[Entry]) -> tuple[dict[str, list[Entry]], str | None]:
@@ -145,9 +180,12 @@ def open_prepared(output_dir: str | os.PathLike) -> PrepareResult:
     output_dir = Path(output_dir)
     try:
         data = json.loads((output_dir / PREPARED_NAME).read_text())
+        input_dir = data.get("input_dir")
         return PrepareResult(output_dir=output_dir, spec=data["converter"], files_found=data["files_found"],
                              windows=data["windows"], files=data["files"], skipped=data["skipped"],
-                             stats=data["stats"], note=data.get("note"))
+                             stats=data["stats"], unreadable=data.get("unreadable", []),
+                             input_dir=Path(input_dir) if input_dir else None, params=data.get("params"),
+                             note=data.get("note"))
     except FileNotFoundError:
         raise UserError(f"{output_dir}: not a prepared MIDI dataset (no {PREPARED_NAME})") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -156,7 +194,10 @@ def open_prepared(output_dir: str | os.PathLike) -> PrepareResult:
 
 def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str | os.PathLike,
             workers: int | None = None, progress: bool = True) -> PrepareResult:
-    """Convert every MIDI file under ``input_dir`` into ``output_dir``, reusing what is already there."""
+    """Convert every MIDI file under ``input_dir`` into ``output_dir``, reusing what is already there.
+
+    Raises UserError (after writing ``prepared.json``, which holds every file's reason) when no file gives a window.
+    """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if output_dir.resolve() == input_dir.resolve():
         raise UserError(f"{output_dir}: the prepared dataset needs its own folder, not the MIDI folder")
@@ -168,25 +209,31 @@ def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str 
     workers = workers or os.cpu_count() or 1
     report = cache.reconcile(files, root=input_dir, workers=workers, progress=progress,
                              desc=f"preparing {converter.name} windows")
-    by_split, note = _assign_splits(cache.usable())
+    converted = cache.usable()
+    usable = [e for e in converted if "skip" not in e.meta]
+    unreadable = dict(report.skipped)  # the cache's failures: the file could not be read (or changed meanwhile)
+    skipped = {e.rel: e.meta["skip"] for e in converted if "skip" in e.meta} | unreadable
+    by_split, note = _assign_splits(usable)
     fingerprint = _fingerprint(params, by_split)
     stats = Counter()
-    for entry in cache.usable():
+    for entry in usable:
         stats.update(entry.meta["stats"])
     result = PrepareResult(output_dir=output_dir, spec=converter.spec(), files_found=len(files),
                            windows={s: sum(e.arrays["windows"]["shape"][0] for e in by_split[s]) for s in SPLITS},
-                           files={s: len(by_split[s]) for s in SPLITS},
-                           skipped={rel: e.error for rel, e in sorted(cache.entries.items()) if not e.ok},
-                           stats=dict(sorted(stats.items())), note=note, report=report)
+                           files={s: len(by_split[s]) for s in SPLITS}, skipped=dict(sorted(skipped.items())),
+                           stats=dict(sorted(stats.items())), unreadable=sorted(unreadable), input_dir=input_dir,
+                           params=params, note=note, report=report)
     previous = _previous_fingerprint(output_dir)
     if previous != fingerprint or not _packs_intact(result, converter.window_shape):
         for name in SPLITS:
             _write_split(cache, by_split[name], result.split_path(name), converter.window_shape,
                          np.dtype(converter.dtype))
     write_json(output_dir / PREPARED_NAME, {
-        "format": FORMAT_VERSION, "converter": result.spec, "fingerprint": fingerprint, "input_dir": str(input_dir),
-        "files_found": result.files_found, "windows": result.windows, "files": result.files,
-        "skipped": result.skipped, "stats": result.stats, "note": note})
+        "format": FORMAT_VERSION, "converter": result.spec, "params": params, "fingerprint": fingerprint,
+        "input_dir": str(input_dir.resolve()), "files_found": result.files_found, "windows": result.windows,
+        "files": result.files, "skipped": result.skipped, "unreadable": result.unreadable, "stats": result.stats,
+        "note": note})
+    result.check_usable()
     return result
 
 

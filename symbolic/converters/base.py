@@ -32,6 +32,7 @@ class Converter(ABC):
 
     name: ClassVar[str]
     dtype: ClassVar[type] = np.int16
+    version: ClassVar[int] = 1  # bump when the windows of some score change: prepared datasets are then rebuilt
 
     def __post_init__(self) -> None:
         """Reject options no converter can use: counts positive, amounts not negative, ranges within 0..127."""

@@ -4,7 +4,9 @@ A window is int16 [seq_len, 1]: at each step the set of drum classes struck, as 
 ``DRUM_CLASSES``: kick, snare, closed hi-hat, open hi-hat, low tom, mid tom, high tom, crash, ride), so 512
 classes; 4 steps per quarter, 16 per bar. The notes of every drum track are merged; pitches outside the map are
 dropped. A silence of ``gap_bars`` bars between onsets ends a drum track; windows of ``slice_bars`` bars at a 1-bar
-stride, de-duplicated per file. Decoding strikes each class's first pitch for one step.
+stride, de-duplicated per file. Deliberately unlike Magenta, every window is kept (it samples at most 5 per file)
+and drum tracks are not cut at 100 bars (its configs' ``max_bars=100``). Decoding strikes each class's first pitch
+for one step.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from symbolic.converters.base import (DECODE_VELOCITY, ConversionResult, Convert
 from symbolic.converters.events import gap_breaks, span_bars, take_windows, unique_windows, window_starts
 from symbolic.converters.grid import Grid, TrackNotes, meter_reason, metered_grid, sounding_tracks, track_notes
 
-# Magenta's drums_encoder_decoder.DEFAULT_DRUM_TYPE_PITCHES; 43 is listed twice and, as there, ends up a high tom.
+# Magenta's drums_encoder_decoder.DEFAULT_DRUM_TYPE_PITCHES since April 2019 ("Correct a few bad MIDI drum
+# mappings"): 43, GM's High Floor Tom, is a low tom.
 DRUM_CLASSES = (
     (36, 35),  # kick
     (38, 27, 28, 31, 32, 33, 34, 37, 39, 40, 56, 65, 66, 75, 85),  # snare
@@ -28,7 +31,7 @@ DRUM_CLASSES = (
     (46, 67, 72, 74, 79, 81, 26),  # open hi-hat
     (45, 29, 41, 43, 61, 64, 84),  # low tom
     (48, 47, 60, 63, 77, 86, 87),  # mid tom
-    (50, 30, 43, 62, 76, 83),  # high tom
+    (50, 30, 62, 76, 83),  # high tom
     (49, 52, 55, 57, 58),  # crash
     (51, 53, 59, 82),  # ride
 )
@@ -79,6 +82,7 @@ class DrumsConverter(FourFourWindows, Converter):
     """Magenta-compatible 9-class drum windows (512 one-hot classes) of ``slice_bars`` bars."""
 
     name = "drums"
+    version = 2  # 2: pitch 43 is a low tom
     slice_bars: int = 2
     steps_per_quarter: int = 4
     gap_bars: int = 1

@@ -2,7 +2,10 @@
 
 A monophonic line keeps the highest note at each onset and lets a new onset cut the sounding note. A line is split
 into spans (Magenta's "melodies") where the silence after a note reaches ``gap_steps``; a span starts at the bar
-of its first onset and ends at the bar boundary at or after its last note's end, whose note-off Magenta strips.
+of its first onset and ends at the bar boundary at or after its last note's end. Every note that ends before the
+next onset gets a note-off, the last note of a span too: Magenta strips that one, but padding the melody to the end
+of its bar (``pad_end``, as MusicVAE extracts) writes it back, unless the note ends on the bar line, where it falls
+outside the span (and outside every window) anyway.
 """
 from __future__ import annotations
 
@@ -33,18 +36,21 @@ def gap_breaks(start: np.ndarray, end: np.ndarray, gap_steps: float) -> np.ndarr
     return brk
 
 
-def melody_events(start: np.ndarray, end: np.ndarray, pitch: np.ndarray, brk: np.ndarray,
-                  n_steps: int) -> np.ndarray:
-    """Melody codes of a monophonic line on ``n_steps`` steps: onsets, note-offs before silences, holds elsewhere.
-
-    No note-off is written after a span's last note (``brk``): Magenta strips it, so that note holds to the end.
-    """
+def melody_events(start: np.ndarray, end: np.ndarray, pitch: np.ndarray, n_steps: int) -> np.ndarray:
+    """Melody codes of a monophonic line on ``n_steps`` steps: onsets, a note-off where a note ends before the next
+    onset, holds elsewhere."""
     events = np.zeros(n_steps, np.int16)
     events[start] = pitch - MELODY_MIN_PITCH + 2
     nxt = np.append(start[1:], n_steps)
-    off = ~brk & (end < nxt)
+    off = end < nxt
     events[end[off]] = MELODY_OFF
     return events
+
+
+def clear_leading_offs(windows: np.ndarray) -> np.ndarray:
+    """Melody windows [N, steps] with the note-offs before their first onset made holds (Magenta's slices do so)."""
+    before_onset = np.cumsum(windows > MELODY_OFF, axis=1) == 0
+    return np.where(before_onset & (windows == MELODY_OFF), MELODY_HOLD, windows).astype(windows.dtype)
 
 
 def span_bars(start: np.ndarray, end: np.ndarray, brk: np.ndarray, steps_per_bar: int) -> tuple[np.ndarray, np.ndarray]:

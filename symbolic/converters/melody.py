@@ -4,8 +4,13 @@ A window is int16 [seq_len, 1] of 90 classes: 0 = no event (hold the sounding no
 2..89 = note-on of pitches 21..108; 4 steps per quarter, 16 steps per bar (segments in other meters are skipped and
 counted). Each non-drum track (optionally only programs in ``program_range``) gives one monophonic line, highest
 note kept in polyphony; notes outside 21..108 are dropped first, as Magenta does. A silence of ``gap_bars`` bars
-ends a melody; windows of ``slice_bars`` bars are taken at a 1-bar stride inside each melody and de-duplicated
-per file (Magenta de-duplicates per time segment).
+ends a melody; windows of ``slice_bars`` bars are taken at a 1-bar stride inside each melody, cleared of note-offs
+before their first onset (as Magenta's melody slices are) and de-duplicated per file (Magenta de-duplicates per
+time segment).
+
+Two deliberate differences from Magenta: every window is kept (Magenta samples at most 5 per file,
+``max_tensors_per_notesequence=5``) and melodies are never cut at 100 bars (``max_bars=100`` in some of its
+configs): a prepared dataset holds all the data, and a training run chooses what it samples.
 """
 from __future__ import annotations
 
@@ -19,8 +24,8 @@ import symusic
 from symbolic.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, FourFourWindows, new_midi,
                                       seconds_per_step)
 from symbolic.converters.events import (MELODY_DEPTH, MELODY_HOLD, MELODY_MAX_PITCH, MELODY_MIN_PITCH, MELODY_OFF,
-                                        gap_breaks, melody_events, monophonic, span_bars, take_windows,
-                                        unique_windows, window_starts)
+                                        clear_leading_offs, gap_breaks, melody_events, monophonic, span_bars,
+                                        take_windows, unique_windows, window_starts)
 from symbolic.converters.grid import Grid, TrackNotes, meter_reason, metered_grid, pitched_tracks, track_notes
 
 
@@ -32,6 +37,19 @@ def melody_line(grid: Grid, track: TrackNotes, stats: Counter) -> tuple[np.ndarr
     start, end, keep = grid.quantize(track)
     stats["notes_other_meter"] += int((~keep).sum())
     return monophonic(start, end, track.pitch[keep])
+
+
+def melody_spans(grid: Grid, track: TrackNotes, gap_steps: int,
+                 stats: Counter) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A track's melody codes on the global steps and the first and end bar of each of its melodies (None: no note).
+
+    ``events[first * steps_per_bar:end * steps_per_bar]`` is one melody as Magenta extracts it (``pad_end=True``).
+    """
+    start, end, pitch = melody_line(grid, track, stats)
+    if len(start) == 0:
+        return None
+    bar_start, bar_end = span_bars(start, end, gap_breaks(start, end, gap_steps), grid.steps_per_bar)
+    return melody_events(start, end, pitch, grid.n_steps), bar_start, bar_end
 
 
 def decode_melody(codes: np.ndarray, steps_per_quarter: int, program: int = 0) -> pretty_midi.Instrument:
@@ -53,6 +71,7 @@ class MelodyConverter(FourFourWindows, Converter):
     """Magenta-compatible one-hot melody windows (90 classes) of ``slice_bars`` bars."""
 
     name = "melody"
+    version = 2  # 2: last note-off, no leading note-off
     slice_bars: int = 2
     steps_per_quarter: int = 4
     program_range: tuple[int, int] | None = None
@@ -77,18 +96,16 @@ class MelodyConverter(FourFourWindows, Converter):
             return ConversionResult(self.empty(), stats, reason)
         parts, found = [], False
         for track in eligible:
-            start, end, pitch = melody_line(grid, track_notes(track), stats)
-            if len(start) == 0:
+            spans = melody_spans(grid, track_notes(track), self.gap_bars * self.steps_per_bar, stats)
+            if spans is None:
                 continue
             found = True
-            brk = gap_breaks(start, end, self.gap_bars * self.steps_per_bar)
-            bar_start, bar_end = span_bars(start, end, brk, self.steps_per_bar)
+            events, bar_start, bar_end = spans
             stats["melodies"] += len(bar_start)
             stats["melodies_too_short"] += int((bar_end - bar_start < self.slice_bars).sum())
             starts = window_starts(bar_start, bar_end, self.slice_bars)
             if len(starts):
-                events = melody_events(start, end, pitch, brk, grid.n_steps)
-                parts.append(take_windows(events, starts, self.steps_per_bar, self.seq_len))
+                parts.append(clear_leading_offs(take_windows(events, starts, self.steps_per_bar, self.seq_len)))
         windows = unique_windows(np.concatenate(parts)) if parts else np.zeros((0, self.seq_len), np.int16)
         stats["windows"] = len(windows)
         stats["windows_duplicate"] = sum(len(p) for p in parts) - len(windows)

@@ -6,7 +6,10 @@ Each melody or bass track is one monophonic line over its whole time segment (no
 is encoded alone. A track covers the bars its notes touch, widened by ``gap_bars`` on both sides; every
 (melody, bass, drums) combination of tracks gives the windows, at a 1-bar stride, where all three cover every bar
 (the first and last ``gap_bars`` bars of a segment count as covered when any of the three plays there, as in
-Magenta). All three parts are required. Windows are de-duplicated per file.
+Magenta). All three parts are required. Windows are de-duplicated per file. Unlike the melody converter's, trio
+windows keep a note-off before their first onset, as Magenta's trio slices do (they slice arrays, not melodies).
+Every window is kept (Magenta samples at most 5 per file) and no bar limit applies (Magenta's trio converter
+stops at ``max_bars=1024``): a prepared dataset holds all the data.
 """
 from __future__ import annotations
 
@@ -66,6 +69,7 @@ class TrioConverter(FourFourWindows, Converter):
     """Magenta-compatible trio windows (90 + 90 + 512 classes) of ``slice_bars`` bars."""
 
     name = "trio"
+    version = 2  # 2: last note-off, pitch 43 is a low tom
     slice_bars: int = 16
     steps_per_quarter: int = 4
     gap_bars: int = 2
@@ -84,9 +88,7 @@ class TrioConverter(FourFourWindows, Converter):
             onsets, bits = drum_line(grid, [track], stats)
             return drum_events(onsets, bits, grid.n_steps), encoded_segments(grid, onsets)
         start, end, pitch = melody_line(grid, track, stats)
-        segment = grid.segment_of(start)
-        brk = np.append(segment[1:] != segment[:-1], True)
-        return melody_events(start, end, pitch, brk, grid.n_steps), encoded_segments(grid, start)
+        return melody_events(start, end, pitch, grid.n_steps), encoded_segments(grid, start)
 
     def encode(self, score: symusic.Score, source: str) -> ConversionResult:
         """Trio windows of every (melody, bass, drums) combination of tracks of ``score``."""

@@ -86,16 +86,6 @@ def test_melody_drops_out_of_range_pitches_and_filters_programs(score_of, scale)
     assert int(result.windows.max()) < code(80)
 
 
-def canonical(codes: np.ndarray) -> np.ndarray:
-    """What a window means on its own: nothing before its first onset, no note-off after its last one (Magenta
-    strips a melody's final note-off, so the last note holds to the end)."""
-    onsets = np.flatnonzero(codes >= 2)
-    codes = codes.copy()
-    codes[:onsets[0]] = 0
-    codes[onsets[-1]:][codes[onsets[-1]:] == 1] = 0
-    return codes
-
-
 def test_melody_round_trip_is_identity_on_real_melodies(fixture_files):
     converter = MelodyConverter()
     identical = total = 0
@@ -103,16 +93,14 @@ def test_melody_round_trip_is_identity_on_real_melodies(fixture_files):
         for window in converter.encode(read_score(path), str(path)).windows:
             total += 1
             again = reencode(converter, window)
-            codes = canonical(window[:, 0])
-            if (codes == window[:, 0]).all():
+            first_onset = int(np.flatnonzero(window[:, 0] >= 2)[0])
+            if first_onset < converter.steps_per_bar:
                 identical += 1
                 assert again.tolist() == [window.tolist()], path.name
-            else:  # a window that starts inside a note, or whose last note is followed by silence
-                first_onset = int(np.flatnonzero(codes >= 2)[0])
-                expected = [codes[:, None].tolist()] if first_onset < converter.steps_per_bar else []
-                assert again.tolist() == expected, path.name
+            else:  # starts with a silent bar or inside a note: decoded, it is a 1-bar melody
+                assert again.tolist() == [], path.name
     assert total >= 40
-    assert identical / total > 0.5
+    assert identical / total > 0.9
 
 
 def test_melody_windows_are_deduplicated(score_of):
@@ -124,7 +112,7 @@ def test_melody_windows_are_deduplicated(score_of):
 
 # -------------------------------------------------------------------------------------------------------- drums
 @pytest.mark.parametrize("pitch, bit", [(36, 0), (35, 0), (38, 1), (40, 1), (42, 2), (44, 2), (46, 3), (45, 4),
-                                        (41, 4), (48, 5), (47, 5), (50, 6), (43, 6), (49, 7), (57, 7), (51, 8),
+                                        (41, 4), (43, 4), (48, 5), (47, 5), (50, 6), (49, 7), (57, 7), (51, 8),
                                         (59, 8)])
 def test_drum_pitch_map(score_of, pitch, bit):
     hits = [(pitch, 0, 1), (36, 16, 17)]

@@ -5,6 +5,7 @@ import json
 import shutil
 import sys
 import types
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,15 @@ def test_prepare_skips_bad_files_with_reasons(midi_dir, tmp_path, capsys):
     assert sum(result.files.values()) == 5
     assert set(result.skipped) == {"corrupt.mid", "empty.midi", "beat.mid", "sub/ryans_6-8_MollInTheWadJig.mid"}
     assert result.skipped["beat.mid"] == "drum-only"
-    assert result.skipped["empty.midi"].startswith("corrupt: ") and "empty.midi" in result.skipped["empty.midi"]
+    assert result.skipped["empty.midi"] == "corrupt: empty file (0 bytes)"
+    assert result.unreadable == ["corrupt.mid", "empty.midi"]
     assert result.skipped["sub/ryans_6-8_MollInTheWadJig.mid"].startswith("meter: only 6/8")
     summary = "\n".join(result.summary())
     assert "skipped (corrupt): 2" in summary and "skipped (drum-only): 1" in summary
     assert "skipped (meter): 1" in summary
+    assert f"skipped {midi_dir / 'empty.midi'}: corrupt: empty file (0 bytes)\n" in summary
+    assert f"skipped {midi_dir / 'corrupt.mid'}: corrupt: " in summary
+    assert "beat.mid" not in summary  # content skips are counted, not named
     recorded = json.loads((tmp_path / "out" / PREPARED_NAME).read_text())
     assert recorded["skipped"] == result.skipped
     assert recorded["stats"]["windows"] == windows_of(dataset) > 0
@@ -68,7 +73,7 @@ def test_reconciliation_follows_added_changed_and_removed_files(midi_dir, tmp_pa
     out = tmp_path / "out"
     first = prepare_dataset(MELODY, midi_dir, out, workers=1, progress=False).result
     again = prepare_dataset(MELODY, midi_dir, out, workers=1, progress=False).result
-    assert again.report.processed == [] and len(again.report.reused) == 5
+    assert again.report.processed == [] and len(again.report.reused) == 7  # with the two skipped for content
     assert again.windows == first.windows
 
     write_midi(midi_dir / "new.mid", score_of([(0, False, scale(0, 3, pitch=70))]))
@@ -76,9 +81,9 @@ def test_reconciliation_follows_added_changed_and_removed_files(midi_dir, tmp_pa
     (midi_dir / "ryans_JimmyHolmesFavoriteReel.mid").unlink()
     third = prepare_dataset(MELODY, midi_dir, out, workers=1, progress=False)
     report = third.result.report
-    assert report.processed == ["new.mid"]
+    assert report.processed == ["new.mid", "sub/ryans_WeelMayTheKeelRowReel.mid"]
     assert report.removed == ["ryans_JimmyHolmesFavoriteReel.mid"]
-    assert ("sub/ryans_WeelMayTheKeelRowReel.mid", "drum-only") in report.skipped
+    assert third.result.skipped["sub/ryans_WeelMayTheKeelRowReel.mid"] == "drum-only"
     assert sum(third.result.files.values()) == 4
     assert windows_of(third) == sum(third.result.windows.values()) != sum(first.windows.values())
     assert {p.name for p in (out / "items").iterdir()} == {
@@ -115,6 +120,36 @@ def test_split_by_file_is_deterministic_and_keeps_songs_whole(tmp_path, write_mi
         assert len(songs) == dataset.result.files[name]
         assert sorted(windows[:, 0, 0].tolist()) == sorted(21 + i + 4 * b for i in songs for b in range(3))
     assert split_of("a/b.mid") == split_of("a/b.mid")
+
+
+NFC_NAMES = {"Ångström/Émile.mid": "validation", "Bartók/Allegro barbaro.mid": "validation",
+             "Fauré/Pavane.mid": "test", "Dvořák/Humoresque.mid": "train"}  # their NFD spellings hashed otherwise
+ASCII_NAMES = {"song00.mid": "validation", "song01.mid": "test", "song02.mid": "train", "song03.mid": "test",
+               "Sibelius/Valse triste.mid": "validation"}
+
+
+def test_split_hashes_a_normalised_path():
+    for name, split in {**NFC_NAMES, **ASCII_NAMES}.items():  # as before the normalisation: nothing reshuffles
+        assert split_of(name) == split, name
+        assert split_of(unicodedata.normalize("NFD", name)) == split, name
+    assert split_of("Fauré\\Pavane.mid") == split_of("Fauré/Pavane.mid")
+
+
+def test_changed_split_assignment_repacks_the_splits(tmp_path, write_midi, score_of, scale, monkeypatch):
+    """A dataset prepared when NFD names hashed as they are spelled gets its splits rebuilt on the next run."""
+    folder = tmp_path / "copied_from_mac"
+    names = [unicodedata.normalize("NFD", name) for name in NFC_NAMES] + [f"song{i:02d}.mid" for i in range(8)]
+    for i, name in enumerate(names):
+        write_midi(folder / name, score_of([(0, False, scale(0, 3, pitch=40 + 2 * i))]))
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:  # the old assignment: a hash of the path as it is spelled
+        patch.setattr("symbolic.prepare.unicodedata", types.SimpleNamespace(normalize=lambda form, text: text))
+        old = prepare_dataset(MELODY, folder, out, workers=1, progress=False).result
+    new = prepare_dataset(MELODY, folder, out, workers=1, progress=False).result
+    for name in SPLITS:  # song i rises from pitch 40 + 2i: its 2 windows start on codes 21 + 2i and 25 + 2i
+        firsts = np.load(new.split_path(name))[::2, 0, 0].tolist()
+        assert sorted(firsts) == [21 + 2 * i for i, rel in enumerate(names) if split_of(rel) == name], name
+    assert new.files != old.files
 
 
 def test_split_items_are_int64_windows(midi_dir, tmp_path):
