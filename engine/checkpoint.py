@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,16 +20,47 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
+# The only globals a checkpoint may name besides torch's own: numpy arrays of numbers (the normalisation statistics
+# in ``extra``, numpy's RNG state). Arrays pickled by numpy 1.x name the rebuilding function under its old module.
+_RECONSTRUCT = np.array(0).__reduce__()[0]
+_NUMERIC_DTYPES = list(dict.fromkeys(type(np.dtype(code)) for code in "?bhilqBHILQefd"))
+_SAFE_GLOBALS = [(_RECONSTRUCT, "numpy._core.multiarray._reconstruct"),
+                 (_RECONSTRUCT, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype, *_NUMERIC_DTYPES]
+_SAFE_NAMES = {"numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct", "numpy.ndarray",
+               "numpy.dtype", *(f"{t.__module__}.{t.__qualname__}" for t in _NUMERIC_DTYPES)}
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`, with a clear error if it is missing or damaged."""
+    """Load a checkpoint without running code from it (tensors, plain data, numeric numpy arrays only)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
     try:
-        # weights_only=False: our checkpoints hold numpy RNG state and plain dicts that we wrote ourselves.
-        return torch.load(path, map_location=map_location, weights_only=False)
+        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        refused = _refused_globals(path)
+        if refused or "add_safe_globals" in str(e):
+            raise UserError(f"checkpoint {path} holds code or objects other than tensors and plain data "
+                            f"({refused or _loader_reason(e)}); it was not loaded") from None
+        raise UserError(f"checkpoint {path} is unreadable ({_loader_reason(e)}); delete it or pick another") from None
     except Exception as e:
         raise UserError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); delete it or pick another") from e
+
+
+def _refused_globals(path: Path) -> str:
+    """The functions and classes the checkpoint's pickle names beyond the allowed ones (read, never run)."""
+    try:
+        return ", ".join(sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(path)) - _SAFE_NAMES))
+    except Exception:  # not a zip checkpoint: the loader's own message says what it refused
+        return ""
+
+
+def _loader_reason(error: Exception) -> str:
+    """The one informative sentence of the safe loader's long message."""
+    text = str(error).split("WeightsUnpickler error:", 1)[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0].split(". ")[0] if lines else type(error).__name__
 
 
 def check_compatible(saved: Mapping[str, Any], current: Mapping[str, Any], keys: list[str], source: str) -> None:

@@ -13,7 +13,7 @@ def select_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as e:
-        raise UserError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from e
+        raise UserError(f"unknown device {name!r} (use auto, cpu, mps, cuda or cuda:N)") from e
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UserError(f"device {name!r} requested but CUDA is not available on this machine")

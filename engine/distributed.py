@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
+
+from engine.errors import UserError
 
 
 def world_size() -> int:
@@ -29,16 +32,40 @@ def is_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def choose_backend(device_name: str, cuda_devices: int, local_rank: int) -> tuple[str, str, str | None]:
+    """(backend, this rank's device, a note for the user or None) for a torchrun rank asked for ``device_name``.
+
+    CUDA ranks use NCCL, each on its own GPU ``cuda:LOCAL_RANK`` (an explicit index cannot hold for every rank, so
+    it is replaced, with a note); everything else uses gloo.
+    """
+    cuda_asked = device_name == "cuda" or device_name.startswith("cuda:")
+    if not cuda_asked and not (device_name == "auto" and cuda_devices > 0):
+        return "gloo", device_name if device_name != "auto" else "cpu", None
+    if cuda_devices == 0:
+        raise UserError(f"device {device_name!r} requested but CUDA is not available on this machine")
+    if local_rank >= cuda_devices:
+        raise UserError(f"torchrun started local rank {local_rank}, but this machine has only {cuda_devices} CUDA "
+                        "device(s): start at most one process per GPU (--nproc_per_node)")
+    note = None
+    if device_name.startswith("cuda:"):
+        note = (f"note: under torchrun each rank uses its own GPU, cuda:LOCAL_RANK; "
+                f"--device {device_name} is taken as cuda")
+    return "nccl", f"cuda:{local_rank}", note
+
+
 def setup(device_name: str) -> str:
-    """Initialise the process group when launched by torchrun; return the device name this rank should use."""
-    if not launched_by_torchrun() or dist.is_initialized():
+    """Initialise the process group when launched by torchrun (once); return the device name this rank uses."""
+    if not launched_by_torchrun():
         return device_name
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return f"cuda:{local_rank}" if use_cuda else "cpu"
+    backend, device, note = choose_backend(device_name, torch.cuda.device_count(), local_rank)
+    if not dist.is_initialized():
+        if note and os.environ.get("RANK") == "0":
+            print(note, file=sys.stderr)
+        if backend == "nccl":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=backend)
+    return device
 
 
 def teardown() -> None:
@@ -53,6 +80,23 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
 
+
+def all_keys(keys: list[str]) -> list[str]:
+    """The sorted union of every rank's ``keys`` (a rank may have seen no batch, hence no keys)."""
+    if not is_initialized():
+        return sorted(set(keys))
+    gathered: list[list[str] | None] = [None] * world_size()
+    dist.all_gather_object(gathered, keys)
+    return sorted({key for rank_keys in gathered for key in rank_keys or []})
+
+
+def all_ranks_ok(ok: bool) -> bool:
+    """True when ``ok`` holds on every rank (lets the other ranks stop cleanly when rank 0 cannot go on)."""
+    if not is_initialized():
+        return ok
+    flag = torch.tensor([1.0 if ok else 0.0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
 
 
 @contextlib.contextmanager

@@ -1,10 +1,12 @@
-"""The one training loop every model uses: device, bf16 autocast, clipping, validation, exact resume, DDP, logs.
+"""The one training loop every model uses: device, bf16 autocast, clipping, validation, exact resume, DDP, logs,
+one run per checkpoint at a time.
 
 A model plugs in by implementing ``training_loss(batch, step) -> StepOutput``; the same method is called under
 ``eval()``/``no_grad`` for validation, so a model reports whatever metrics (baselines included) it wants.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import sys
@@ -25,6 +27,7 @@ from engine import distributed
 from engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from engine.device import autocast_dtype, select_device
 from engine.errors import UserError
+from engine.lock import exclusive_lock
 from engine.metrics_log import MetricsLogger
 
 
@@ -39,7 +42,13 @@ class StepOutput:
 
 @dataclass
 class TrainConfig:
-    """How to train; what to train (the model's own hyperparameters) is saved separately in the checkpoint."""
+    """How to train; what to train (the model's own hyperparameters) is saved separately in the checkpoint.
+
+    The metrics log gets at most one row per step: every ``log_every`` steps, at each epoch end and at the end of
+    training. A row holds ``step``, ``epoch`` (the 1-based epoch that step belongs to), ``lr`` (the learning rate
+    that step used), ``train/*`` (means over the steps since the previous row) and ``val/*`` when validation ran
+    after that step: every ``val_every`` steps (each epoch end if None) and after the last step.
+    """
 
     run_dir: str = "runs/default"
     checkpoint_path: str | None = None  # default: <run_dir>/checkpoint.pt
@@ -58,10 +67,16 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between checkpoints; always at epoch ends and at the end
     progress: bool = True
     tensorboard: bool = True
+    wait: bool = False  # another run holds the checkpoint: wait for it to finish instead of stopping
 
     @property
     def checkpoint(self) -> Path:
         return Path(self.checkpoint_path) if self.checkpoint_path else Path(self.run_dir) / "checkpoint.pt"
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock a training holds on its checkpoint (and so on its logs) for as long as it runs."""
+        return self.checkpoint.with_name(f".{self.checkpoint.name}.lock")
 
 
 class _LossModule(nn.Module):
@@ -107,8 +122,10 @@ class _MetricSums:
         self.count += count
 
     def means(self, device: torch.device) -> dict[str, float]:
-        keys = sorted(self.sums)
-        values = [torch.as_tensor(self.sums[k], dtype=torch.float64, device=device).reshape(()) for k in keys]
+        """Means over every rank; a rank that saw no batch (so no keys) takes part with zero sums."""
+        keys = distributed.all_keys(list(self.sums))
+        values = [torch.as_tensor(self.sums.get(k, 0.0), dtype=torch.float64, device=device).reshape(())
+                  for k in keys]
         totals = distributed.all_reduce_sum(
             torch.stack(values + [torch.tensor(float(self.count), dtype=torch.float64, device=device)]))
         return {k: float(v) / max(float(totals[-1]), 1.0) for k, v in zip(keys, totals[:-1].tolist())}
@@ -141,6 +158,9 @@ class Trainer:
 
     ``hparams`` (the model's shape-defining settings) and ``extra_state`` (e.g. normalisation statistics) are
     stored in every checkpoint; ``lr_lambda(step)`` multiplies the learning rate (e.g. exponential decay).
+
+    From construction until :meth:`fit` ends the trainer locks its checkpoint, so a second run on it stops (or,
+    with ``config.wait``, waits); a trainer used without fitting releases it with :meth:`close`.
     """
 
     def __init__(self, model: nn.Module, train_data: Dataset, val_data: Dataset | None, config: TrainConfig,
@@ -158,21 +178,49 @@ class Trainer:
         self.extra_state = extra_state or {}
         self.collate_fn = collate_fn
         self.device = select_device(distributed.setup(config.device))
-        self.amp_dtype = autocast_dtype(self.device, config.precision)
+        if len(train_data) < distributed.world_size():
+            raise UserError(f"{len(train_data)} training example(s) cannot be shared among "
+                            f"{distributed.world_size()} processes; start fewer or add data")
         self.is_main = distributed.is_main_process()
-        seed_everything(config.seed)
-        self.model.to(self.device)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                          weight_decay=config.weight_decay)
-        self.scheduler = (torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda) if lr_lambda else None)
-        self.wrapped: nn.Module = _LossModule(model)
-        if distributed.is_initialized():
-            self.wrapped = DistributedDataParallel(
-                self.wrapped, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.epoch = 0  # completed epochs
-        self.step = 0  # optimizer steps taken
-        self.batch_in_epoch = 0  # batches of the current epoch already consumed
-        self.resumed = self._maybe_resume()
+        self._run_lock = contextlib.ExitStack()
+        try:
+            self._lock_run()
+            self.amp_dtype = autocast_dtype(self.device, config.precision)
+            seed_everything(config.seed)
+            self.model.to(self.device)
+            self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                              weight_decay=config.weight_decay)
+            self.scheduler = (torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda) if lr_lambda else None)
+            self.wrapped: nn.Module = _LossModule(model)
+            if distributed.is_initialized():
+                self.wrapped = DistributedDataParallel(
+                    self.wrapped, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.epoch = 0  # completed epochs
+            self.step = 0  # optimizer steps taken
+            self.examples_in_epoch = 0  # examples of the current epoch already trained on, over all ranks
+            self.resumed = self._maybe_resume()
+        except BaseException:
+            self.close()
+            raise
+        self._saved_step = self.step  # the step the checkpoint on disk holds
+        self._updating = False  # inside an optimizer update: the state is half old, half new
+        self._step_start_rng, self._step_start = rng_state(), self.step  # the RNG as the next step begins
+
+    def close(self) -> None:
+        """Release the run's lock (fit() does this when it ends); safe to call more than once."""
+        self._run_lock.close()
+
+    def _lock_run(self) -> None:
+        """Take the run's lock on rank 0; every rank stops if rank 0 cannot have it."""
+        c = self.config
+        error = None
+        if self.is_main:
+            try:
+                self._run_lock.enter_context(exclusive_lock(c.lock_path, f"the run at {c.checkpoint}", wait=c.wait))
+            except UserError as e:
+                error = e
+        if not distributed.all_ranks_ok(error is None):
+            raise error or UserError(f"the run at {c.checkpoint} is in use by another process")
 
     # ------------------------------------------------------------------------------------------- checkpoints
     def _maybe_resume(self) -> bool:
@@ -187,11 +235,16 @@ class Trainer:
             raise UserError(f"checkpoint {path} does not fit this model ({e}); use another checkpoint path") from e
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch, self.step, self.batch_in_epoch = state["epoch"], state["step"], state["batch_in_epoch"]
+        saved_config = state.get("train_config") or {}
+        self.epoch, self.step = state["epoch"], state["step"]
+        # Checkpoints before examples_in_epoch counted batches (of the saved batch size, in one process).
+        self.examples_in_epoch = state.get("examples_in_epoch",
+                                           state.get("batch_in_epoch", 0) * saved_config.get("batch_size", 1))
         set_rng_state(state["rng"])
-        self._apply_new_learning_rate(state.get("train_config", {}).get("learning_rate"))
+        self._apply_new_learning_rate(saved_config.get("learning_rate"))
         if self.is_main:
             tqdm.write(f"resuming from {path} (epoch {self.epoch}, step {self.step})")
+            self._report_new_batch_size(saved_config.get("batch_size"))
         return True
 
     def _apply_new_learning_rate(self, saved_lr: float | None) -> None:
@@ -207,30 +260,60 @@ class Trainer:
         if self.is_main:
             tqdm.write(f"learning rate changed from {saved_lr:g} to {new_lr:g} on resuming")
 
-    def save(self) -> None:
-        """Write the full training state (exact resume) atomically; only the main process writes."""
+    def _report_new_batch_size(self, saved_batch_size: int | None) -> None:
+        """Say that a resumed run reads its examples in batches of another size (the epoch goes on where it was)."""
+        new = self.config.batch_size
+        if saved_batch_size is None or saved_batch_size == new:
+            return
+        tqdm.write(f"batch size changed from {saved_batch_size} to {new} on resuming: the current epoch goes on "
+                   f"from example {self.examples_in_epoch} of {len(self.train_data)} in batches of {new}")
+
+    def save(self, rng: dict[str, Any] | None = None) -> None:
+        """Write the full training state (exact resume) atomically; only the main process writes.
+
+        ``rng``: the generators' state to store, if not the current one.
+        """
+        self._saved_step = self.step
         if not self.is_main:
             return
         save_checkpoint(self.config.checkpoint, {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
-            "rng": rng_state(),
+            "epoch": self.epoch, "step": self.step, "examples_in_epoch": self.examples_in_epoch,
+            "rng": rng or rng_state(),
             "hparams": self.hparams,
             "extra": self.extra_state,
             "train_config": asdict(self.config),
         })
 
+    def _save_on_interrupt(self) -> None:
+        """On Ctrl-C, keep the steps taken since the last save, unless the state is mid-update."""
+        path = self.config.checkpoint
+        if self._updating:
+            if self.is_main:
+                tqdm.write(f"interrupted during an optimizer update: {path} keeps step {self._saved_step}")
+            return
+        if self.step == self._saved_step:
+            return
+        # Stopped inside a step (the usual case): store the RNG as that step began, so resuming redraws the same.
+        self.save(self._step_start_rng if self._step_start == self.step else None)
+        if self.is_main:
+            tqdm.write(f"interrupted: saved {path} at step {self.step}")
+
     # ------------------------------------------------------------------------------------------------- loops
     def _epoch_indices(self) -> list[int]:
-        """This rank's example order for the current epoch: a permutation fixed by (seed, epoch)."""
+        """This rank's examples still to visit this epoch, in an order fixed by (seed, epoch).
+
+        Ranks take turns through the remaining order, so ``examples_in_epoch`` (a count over all ranks) marks the
+        same place whatever the batch size or number of ranks was before a resume.
+        """
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + self.epoch)
-        order = torch.randperm(len(self.train_data), generator=generator).tolist()
+        remaining = torch.randperm(len(self.train_data), generator=generator).tolist()[self.examples_in_epoch:]
         world, rank = distributed.world_size(), distributed.rank()
         if world > 1:
-            order = order[rank::world][: len(order) // world]  # equal counts per rank keep DDP in step
-        return order[self.batch_in_epoch * self.config.batch_size:]
+            remaining = remaining[rank::world][: len(remaining) // world]  # equal counts per rank keep DDP in step
+        return remaining
 
     def _loader(self, data: Dataset, indices: list[int] | None) -> DataLoader:
         # A private generator: making a loader's iterator must not draw from the global RNG, or a resumed
@@ -252,72 +335,115 @@ class Trainer:
         return steps_done or (c.epochs is not None and self.epoch >= c.epochs)
 
     def fit(self) -> list[dict[str, Any]]:
-        """Train until the epoch or step budget is spent; return the logged rows."""
+        """Train until the epoch or step budget is spent; return the logged rows. Releases the run's lock.
+
+        On Ctrl-C the steps taken since the last checkpoint are saved first, then KeyboardInterrupt goes on up.
+        """
+        try:
+            return self._fit()
+        finally:
+            self.close()
+
+    def _fit(self) -> list[dict[str, Any]]:
         c = self.config
         logger = MetricsLogger(c.run_dir, resume_step=self.step, tensorboard=c.tensorboard, enabled=self.is_main)
-        if self._done():
-            if self.is_main:
-                tqdm.write(f"checkpoint {c.checkpoint} already holds {self.epoch} epoch(s), {self.step} step(s): "
-                           "nothing left to train")
-            return logger.rows
-        val_loader = self._val_loader()
-        self.wrapped.train()
         try:
-            while not self._done():
-                self._train_epoch(logger, val_loader)
+            if self._done():
+                if self.is_main:
+                    tqdm.write(f"checkpoint {c.checkpoint} already holds {self.epoch} epoch(s), {self.step} step(s): "
+                               "nothing left to train")
+                return logger.rows
+            val_loader = self._val_loader()
+            self.wrapped.train()
+            steps_bar = None
+            if c.max_steps is not None:  # a step budget: one bar over all steps, e.g. 120/1000
+                steps_bar = tqdm(total=c.max_steps, initial=self.step, desc="steps", unit="step", file=sys.stderr,
+                                 disable=not (c.progress and self.is_main), leave=False)
+            try:
+                while not self._done():
+                    self._train_epoch(logger, val_loader, steps_bar)
+            except KeyboardInterrupt:
+                self._save_on_interrupt()
+                raise
+            finally:
+                if steps_bar is not None:
+                    steps_bar.close()
         finally:
             logger.close()
         return logger.rows
 
-    def _train_epoch(self, logger: MetricsLogger, val_loader: DataLoader | None) -> None:
+    def _train_epoch(self, logger: MetricsLogger, val_loader: DataLoader | None, steps_bar: tqdm | None) -> None:
         c = self.config
         indices = self._epoch_indices()
-        batches_per_epoch = self.batch_in_epoch + math.ceil(len(indices) / c.batch_size)
-        total = f"/{c.epochs}" if c.epochs else ""
-        bar = tqdm(total=batches_per_epoch, initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}{total}",
-                   unit="batch", disable=not (c.progress and self.is_main), file=sys.stderr, leave=False)
-        epoch_sums, window_sums = _MetricSums(), _MetricSums()
+        batches_left = math.ceil(len(indices) / c.batch_size)
+        if batches_left == 0:  # resumed at the very end of an epoch: nothing of it is left to train or log
+            self._finish_epoch()
+            self.save()
+            return
+        world = distributed.world_size()
+        batches_done = math.ceil(self.examples_in_epoch / (c.batch_size * world))
+        bar = steps_bar or tqdm(total=batches_done + batches_left, initial=batches_done, unit="batch",
+                                desc=f"epoch {self.epoch + 1}{f'/{c.epochs}' if c.epochs else ''}", file=sys.stderr,
+                                disable=not (c.progress and self.is_main), leave=False)
+        window = _MetricSums()
         started = time.monotonic()
-        for batch in self._loader(self.train_data, indices):
-            loss, metrics, count = self._train_step(batch)
-            epoch_sums.add(loss, metrics, count)
-            window_sums.add(loss, metrics, count)
-            self.step += 1
-            self.batch_in_epoch += 1
+        for batch_number, batch in enumerate(self._loader(self.train_data, indices), 1):
+            size = min(c.batch_size, len(indices) - (batch_number - 1) * c.batch_size)
+            loss, metrics, count, lr = self._train_step(batch, size * world)
+            window.add(loss, metrics, count)
             bar.update()
             if self.step % 10 == 0:
                 bar.set_postfix(loss=f"{float(loss):.4g}")
-            if self.step % c.log_every == 0:
-                row = {f"train/{k}": v for k, v in window_sums.means(self.device).items()}
-                logger.log({"step": self.step, "epoch": self.epoch, "lr": self.optimizer.param_groups[0]["lr"], **row})
-                window_sums = _MetricSums()
-            if c.val_every and val_loader is not None and self.step % c.val_every == 0:
-                self._validate(logger, val_loader, prefix=f"step {self.step}")
-            if c.checkpoint_every and self.step % c.checkpoint_every == 0:
-                self.save()
+            if self._after_step(logger, val_loader, window, lr, batch_number == batches_left, started):
+                window = _MetricSums()
+            self._step_start_rng, self._step_start = rng_state(), self.step
             if c.max_steps is not None and self.step >= c.max_steps:
                 break
-        bar.close()
-        finished_epoch = self.batch_in_epoch >= batches_per_epoch
-        if finished_epoch:
-            self.epoch += 1
-            self.batch_in_epoch = 0
-        train = {f"train/{k}": v for k, v in epoch_sums.means(self.device).items()}
-        row = {"step": self.step, "epoch": self.epoch, **train}
-        if val_loader is not None and not c.val_every:
-            row.update({f"val/{k}": v for k, v in evaluate(self.model, val_loader, self.device, self.amp_dtype,
-                                                             self.step).items()})
-        label = f"epoch {self.epoch}{total}" if finished_epoch else f"step {self.step}"
-        logger.log(row, console=f"{label}  {_format({k: v for k, v in row.items() if '/' in k})}  "
-                                f"({time.monotonic() - started:.1f} s)")
-        self.save()
+        if bar is not steps_bar:
+            bar.close()
 
-    def _validate(self, logger: MetricsLogger, val_loader: DataLoader, prefix: str) -> None:
-        metrics = {f"val/{k}": v for k, v in evaluate(self.model, val_loader, self.device, self.amp_dtype,
-                                                       self.step).items()}
-        logger.log({"step": self.step, "epoch": self.epoch, **metrics}, console=f"{prefix}  {_format(metrics)}")
+    def _finish_epoch(self) -> None:
+        self.epoch += 1
+        self.examples_in_epoch = 0
 
-    def _train_step(self, batch: Any) -> tuple[torch.Tensor, dict, int]:
+    def _after_step(self, logger: MetricsLogger, val_loader: DataLoader | None, window: _MetricSums, lr: float,
+                    epoch_ends: bool, started: float) -> bool:
+        """Validate, log and save as due after a step; True when a row was logged (``window`` starts afresh)."""
+        c = self.config
+        run_ends = ((c.max_steps is not None and self.step >= c.max_steps)
+                    or (epoch_ends and c.epochs is not None and self.epoch + 1 >= c.epochs))
+        regular_val = val_loader is not None and (self.step % c.val_every == 0 if c.val_every else epoch_ends)
+        final_val = val_loader is not None and run_ends and not regular_val
+        if not (regular_val or final_val or epoch_ends or run_ends or self.step % c.log_every == 0):
+            if c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                self.save()
+            return False
+        row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr,
+               **{f"train/{k}": v for k, v in window.means(self.device).items()}}
+        if regular_val:
+            row.update(self._validation(val_loader))
+        if epoch_ends:
+            self._finish_epoch()
+        if epoch_ends or run_ends or (c.checkpoint_every and self.step % c.checkpoint_every == 0):
+            self.save()
+        if final_val:  # after the save: a resumed run must not see this extra validation's random draws
+            row.update(self._validation(val_loader))
+        console = None
+        if epoch_ends or run_ends:
+            label = f"epoch {row['epoch']}{f'/{c.epochs}' if c.epochs else ''}" if epoch_ends else f"step {self.step}"
+            metrics = _format({k: v for k, v in row.items() if "/" in k})
+            console = f"{label}  {metrics}  ({time.monotonic() - started:.1f} s)"
+        elif regular_val:
+            console = f"step {self.step}  {_format({k: v for k, v in row.items() if k.startswith('val/')})}"
+        logger.log(row, console=console)
+        return True
+
+    def _validation(self, val_loader: DataLoader) -> dict[str, float]:
+        return {f"val/{k}": v for k, v in evaluate(self.model, val_loader, self.device, self.amp_dtype,
+                                                   self.step).items()}
+
+    def _train_step(self, batch: Any, examples: int) -> tuple[torch.Tensor, dict, int, float]:
+        """One optimizer step on ``batch`` (``examples`` of the epoch over all ranks); returns the lr it used too."""
         c = self.config
         batch = to_device(batch, self.device)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
@@ -330,10 +456,15 @@ class Trainer:
         if c.grad_clip:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
             metrics = {**metrics, "grad_norm": grad_norm}
+        lr = self.optimizer.param_groups[0]["lr"]
+        self._updating = True
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
-        return loss.detach(), metrics, count
+        self.step += 1
+        self.examples_in_epoch += examples
+        self._updating = False
+        return loss.detach(), metrics, count, lr
 
 
 def run_training(trainer: Trainer) -> list[dict[str, Any]]:
@@ -342,5 +473,3 @@ def run_training(trainer: Trainer) -> list[dict[str, Any]]:
         return trainer.fit()
     finally:
         distributed.teardown()
-
-

@@ -35,10 +35,12 @@ def test_cuda_training_learns_under_bf16_and_resumes_exactly(tmp_path):
 
 
 @needs_cuda
-def test_nccl_ddp_runs_under_torchrun(tmp_path):
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_nccl_ddp_runs_under_torchrun(tmp_path, device):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-           str(ROOT / "tests/engine/ddp_script.py"), str(tmp_path), "cuda"]
+           str(ROOT / "tests/engine/ddp_script.py"), str(tmp_path), device]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 3
+    assert ("each rank uses its own GPU, cuda:LOCAL_RANK" in result.stderr) == (device == "cuda:0")

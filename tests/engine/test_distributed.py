@@ -1,19 +1,26 @@
-"""DDP under torchrun (2 CPU processes, gloo): ranks stay in sync and only rank 0 writes the checkpoint."""
+"""DDP under torchrun (2 CPU processes, gloo): ranks stay in sync, only rank 0 writes, a rank without validation
+data does not break the reduction, and the backend/device choice per rank."""
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import soundfile as sf
 import torch
 
+from engine.distributed import choose_backend
+from engine.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
 
 
 def test_two_process_ddp_keeps_ranks_identical(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           str(ROOT / "tests/engine/ddp_script.py"), str(tmp_path), "cpu"]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    cmd = [*TORCHRUN, str(ROOT / "tests/engine/ddp_script.py"), str(tmp_path), "cpu"]
+    result = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     weights = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     for a, b in zip(weights[0].values(), weights[1].values()):
@@ -22,3 +29,40 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path):
     assert state["epoch"] == 3 and state["step"] == 3 * 4  # 64 examples / 2 ranks / batch 8
     rows = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 3  # one row per epoch, written once (by rank 0)
+    # metric keys seen by rank 0 only (rank 1 had no batch): both ranks get the same means over all examples
+    means = [json.loads((tmp_path / f"means{r}.json").read_text()) for r in (0, 1)]
+    assert means[0] == means[1] == {"loss": 2.0, "mse": 4.0, "only_rank0": 1.0}
+
+
+def test_example_under_torchrun_with_one_validation_window(tmp_path):
+    """The example has a single validation window, so rank 1 validates on nothing (this crashed the reduction)."""
+    cmd = [*TORCHRUN, "-m", "music_composer", "--example", "-e", "1", "-g", "1", "--device", "cpu", "--no-progress"]
+    result = subprocess.run(cmd, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "val/mse" in result.stdout
+    info = sf.info(str(tmp_path / "output-0.wav"))
+    assert info.frames > 0 and info.samplerate == 44100
+
+
+@pytest.mark.parametrize("device, cuda_devices, local_rank, expected", [
+    ("auto", 0, 1, ("gloo", "cpu", None)),
+    ("cpu", 2, 1, ("gloo", "cpu", None)),
+    ("auto", 2, 1, ("nccl", "cuda:1", None)),
+    ("cuda", 2, 1, ("nccl", "cuda:1", None)),
+])
+def test_backend_and_device_per_rank(device, cuda_devices, local_rank, expected):
+    assert choose_backend(device, cuda_devices, local_rank) == expected
+
+
+def test_an_explicit_cuda_index_binds_each_rank_to_its_own_gpu():
+    for local_rank in (0, 1):
+        backend, device, note = choose_backend("cuda:1", 2, local_rank)
+        assert (backend, device) == ("nccl", f"cuda:{local_rank}")
+        assert "cuda:LOCAL_RANK" in note and "cuda:1" in note
+
+
+def test_cuda_requested_without_a_usable_gpu_is_a_clear_error():
+    with pytest.raises(UserError, match="CUDA is not available"):
+        choose_backend("cuda:0", 0, 0)
+    with pytest.raises(UserError, match="local rank 2, but this machine has only 2 CUDA"):
+        choose_backend("cuda", 2, 2)

@@ -97,11 +97,14 @@ def test_checkpoint_of_another_shape_is_rejected(tmp_path):
 
 
 def test_lr_lambda_is_applied_and_resumed(tmp_path):
-    torch.manual_seed(0)
-    config = TrainConfig(run_dir=str(tmp_path / "lr"), max_steps=4, batch_size=16, learning_rate=1.0,
-                         progress=False, tensorboard=False, log_every=1)
-    rows = Trainer(Regressor(), data(), None, config, lr_lambda=lambda s: 0.5 ** s).fit()
-    assert [r["lr"] for r in rows if "lr" in r] == [0.5, 0.25, 0.125, 0.0625]
+    def fit(max_steps):
+        torch.manual_seed(0)
+        config = TrainConfig(run_dir=str(tmp_path / "lr"), max_steps=max_steps, batch_size=16, learning_rate=1.0,
+                             progress=False, tensorboard=False, log_every=1)
+        return Trainer(Regressor(), data(), None, config, lr_lambda=lambda s: 0.5 ** s).fit()
+
+    assert [r["lr"] for r in fit(4)] == [1.0, 0.5, 0.25, 0.125]  # each step's own lr, not the next one's
+    assert [r["lr"] for r in fit(6)][4:] == [0.0625, 0.03125]
 
 
 def test_resuming_with_another_learning_rate_uses_it(tmp_path, capsys):
