@@ -1,6 +1,9 @@
 """Audio I/O: find audio files, stream them as mono 44.1 kHz blocks (any rate, channels, subtype), write 16-bit WAVs."""
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,8 @@ _CHUNK_VALUES = 1 << 21  # samples (all channels) decoded at a time: bounds memo
 # Integer subtypes are decoded as integers and scaled in numpy: much faster than libsndfile's float conversion.
 _INT_READ = {"PCM_S8": ("int16", 2.0 ** -15), "PCM_U8": ("int16", 2.0 ** -15), "PCM_16": ("int16", 2.0 ** -15),
              "PCM_24": ("int32", 2.0 ** -31), "PCM_32": ("int32", 2.0 ** -31)}
+# libsndfile's text when a decoder (mpg123 for MP3) rejects the data of a file that does exist.
+_MISLEADING_OPEN_ERROR = "File does not exist or is not a regular file"
 
 
 def find_audio_files(folder: Path) -> list[Path]:
@@ -28,6 +33,37 @@ def find_audio_files(folder: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+@contextlib.contextmanager
+def quiet_decoders() -> Iterator[None]:
+    """Discard what the C decoders under libsndfile (mpg123's notes and warnings) write straight to stderr.
+
+    Our skip reasons say what failed; their lines would only clutter the console. Redirects file descriptor 2
+    for the block, so keep it around library calls only. Without a stderr to redirect there is nothing to do.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def open_error(path: Path, error: RuntimeError) -> str:
+    """Why libsndfile could not open ``path`` (which exists), in words that fit: not its file-is-missing text."""
+    text = str(getattr(error, "error_string", error))
+    if text.startswith(_MISLEADING_OPEN_ERROR):
+        text = f"not valid {path.suffix[1:].upper() or 'audio'} data"
+    return f"not readable as audio ({text})"
+
+
 class AudioReader:
     """One audio file streamed as float32 mono at SAMPLE_RATE (channels averaged, resampled with soxr)."""
 
@@ -35,9 +71,10 @@ class AudioReader:
         if path.stat().st_size == 0:
             raise SourceError("empty file (0 bytes)")
         try:
-            self.file = sf.SoundFile(str(path))
+            with quiet_decoders():
+                self.file = sf.SoundFile(str(path))
         except RuntimeError as e:
-            raise SourceError(f"not readable as audio ({getattr(e, 'error_string', e)})") from e
+            raise SourceError(open_error(path, e)) from e
         # length announced by the header, at SAMPLE_RATE (a damaged file may deliver less)
         self.expected_samples = round(self.file.frames * SAMPLE_RATE / self.file.samplerate)
 
@@ -45,7 +82,8 @@ class AudioReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.file.close()
+        with quiet_decoders():
+            self.file.close()
 
     def chunks(self, multiple: int = 1) -> Iterator[np.ndarray]:
         """The whole file as consecutive float32 mono pieces of bounded size, each read as a multiple of ``multiple``
@@ -57,7 +95,8 @@ class AudioReader:
         read_dtype, scale = _INT_READ.get(f.subtype, ("float32", 1.0))
         while True:
             try:
-                data = f.read(frames_per_chunk, dtype=read_dtype, always_2d=True)
+                with quiet_decoders():
+                    data = f.read(frames_per_chunk, dtype=read_dtype, always_2d=True)
             except RuntimeError as e:
                 raise SourceError(f"damaged audio data ({getattr(e, 'error_string', e)})") from e
             last = len(data) < frames_per_chunk

@@ -5,57 +5,48 @@ Parsing, validation and preprocessing never import torch, so `-h` and `--preproc
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import re
+import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
+from engine.arguments import (device_name, fraction, non_negative_int, number, positive_float, positive_int,
+                              seed_value)
 from engine.errors import UserError
 
 DESCRIPTION = """\
 Generate music from your audio: every run reconciles the cache in the train-data folder with the audio files in the
 datasets folder (only new or changed files are processed), trains an LSTM on FFT frames (resuming from --checkpoint),
-and writes N clips {output}-0.wav ... {output}-(N-1).wav (44.1 kHz, 16-bit, mono)."""
+and writes N clips {output}-0.wav ... {output}-(N-1).wav (44.1 kHz, 16-bit, mono).
+
+MIDI (MusicVAE): `music-composer midi -h` lists the MIDI commands: prepare, train, evaluate, sample, interpolate,
+reconstruct, attribute."""
 EPILOG = """\
 examples:
   music-composer --example                  run everything on a bundled public-domain piece
   music-composer -n 512 -l 2 -e 20 -s 10 -g 5
   music-composer --preprocess-only          only build or refresh the cache
-  music-composer -e 0 -g 3                  no training: 3 new clips from the saved checkpoint"""
+  music-composer -e 0 -g 3                  no training: 3 new clips from the saved checkpoint
+  music-composer midi sample -h             the MIDI tools (music-composer midi -h lists them)"""
+MIDI_COMMANDS = frozenset({"sample", "train", "evaluate", "interpolate", "reconstruct", "attribute", "prepare"})
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 
 
-def _number(kind: type, minimum: float, what: str, below: float = math.inf):
-    """An argparse type: ``kind`` (int or float) in [minimum, below), with a message naming the rule."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
-        if not minimum <= value < below:  # also rejects nan and inf
-            raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
-        return value
-    return parse
-
-
-positive_int = _number(int, 1, "a positive integer")
-non_negative_int = _number(int, 0, "0 or more")
-positive_float = _number(float, sys.float_info.min, "a positive number")
-fraction = _number(float, 0.0, "in [0, 1)", below=1.0)
-block_size = _number(int, 2, "at least 2")
+block_size = number(int, 2, "at least 2")
 
 
 def output_name(text: str) -> str:
-    """An argparse type: a file name prefix (it may include folders), not a folder alone."""
+    """An argparse type: the clips' name prefix (it may include folders); ``song.wav`` means the prefix ``song``."""
+    from wavegen.audio import AUDIO_EXTENSIONS
     if not text or text.endswith(("/", os.sep)):
         raise argparse.ArgumentTypeError(f"{text!r} must name files, e.g. out/song")
-    return text
-
-
-def device_name(text: str) -> str:
-    """An argparse type: auto, cpu, mps, cuda or cuda:N (whether it exists is checked when training starts)."""
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not auto, cpu, mps, cuda or cuda:N")
+    suffix = Path(text).suffix.lower()
+    if suffix == ".wav":
+        return text[:-len(suffix)]
+    if suffix[1:] in AUDIO_EXTENSIONS:
+        raise argparse.ArgumentTypeError(f"{text!r}: the clips are WAV files; give a name without an extension "
+                                         "or with .wav")
     return text
 
 
@@ -64,10 +55,28 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def midi_hint(argv: list[str]) -> str:
+    """Advice for a command line that looks meant for the MIDI tools (a MIDI command or file), else ''."""
+    if argv[:1] and argv[0] in MIDI_COMMANDS:
+        return f"; the MIDI commands are under `music-composer midi`: music-composer midi {shlex.join(argv)}"
+    if any(arg.lower().endswith(MIDI_SUFFIXES) for arg in argv):
+        return "; MIDI files are for the MIDI tools: see `music-composer midi -h`"
+    return ""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors end with ``hint`` (set to the MIDI advice for the command line parsed)."""
+
+    hint = ""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(message + self.hint)
+
+
+def build_parser() -> Parser:
     """The command line; every flag is typed and range-checked here."""
-    p = argparse.ArgumentParser(prog="music-composer", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="music-composer", description=DESCRIPTION, epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     io = p.add_argument_group("folders and files")
     io.add_argument("-d", "--datasets-folder-path", type=Path, default=Path("input_music_dataset"),
                     help="folder with your audio (.wav, .flac, .ogg, ... any rate and channel count; "
@@ -75,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("-t", "--traindata-folder-path", type=Path, default=Path("train_data"),
                     help="cache of preprocessed frames, kept in sync automatically (default: %(default)s)")
     io.add_argument("-o", "--output-music-name", type=output_name, default="output",
-                    help="clips are written to NAME-0.wav, NAME-1.wav, ... (default: %(default)s)")
+                    help="clips are written to NAME-0.wav, NAME-1.wav, ... (NAME.wav works too) (default: %(default)s)")
     io.add_argument("--checkpoint", type=Path, default=Path("checkpoints/wavegen.pt"),
                     help="model checkpoint, saved every epoch; a rerun resumes from it. Training logs (CSV, JSON, "
                          "TensorBoard) go to the folder NAME-logs next to it (default: %(default)s)")
@@ -91,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = p.add_argument_group("training")
     train.add_argument("-e", "--epochs", type=non_negative_int, default=20,
                        help="total epochs (a resumed run trains only the missing ones); 0: no training, generate "
-                            "from the saved checkpoint (default: %(default)s)")
+                            "from the saved checkpoint, seeded from the training windows it records "
+                            "(default: %(default)s)")
     train.add_argument("-b", "--batch-size", type=positive_int, default=10,
                        help="windows per training batch (default: %(default)s)")
     train.add_argument("--learning-rate", "--lr", type=positive_float, default=1e-3,
@@ -105,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the last part of every file held out for validation; the log shows train and "
                             "validation MSE and the MSE of repeating the last frame (default: %(default)s)")
     train.add_argument("--device", type=device_name, default="auto",
-                       help="auto (CUDA when available), cpu, cuda or cuda:N (default: %(default)s)")
-    train.add_argument("--seed", type=int, default=0,
+                       help="auto (CUDA when available), cpu, mps, cuda or cuda:N (default: %(default)s)")
+    train.add_argument("--seed", type=seed_value, default=0,
                        help="random seed for training and for picking generation seeds (default: %(default)s)")
 
     gen = p.add_argument_group("generation")
@@ -122,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "small model that trains in seconds; flags given explicitly still apply")
     run.add_argument("--workers", type=positive_int, default=default_workers(),
                      help="processes decoding audio in parallel (default: %(default)s, one per CPU core)")
+    run.add_argument("--wait", action="store_true",
+                     help="if another run is training into the same checkpoint, wait for it instead of stopping")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -129,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Parse ``argv``; with --example the example's defaults replace the normal ones."""
     parser = build_parser()
+    parser.hint = midi_hint(argv)
     args = parser.parse_args(argv)
     if args.example:
         from wavegen.example import EXAMPLE_DEFAULTS
@@ -136,29 +149,65 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args = parser.parse_args(argv)
     if args.stride is None:
         args.stride = args.sequence_length
+    if args.generated_music_num and not args.preprocess_only:
+        from wavegen.preflight import generation_problem
+        problem = generation_problem(args.generated_music_num, args.seconds_to_generate, args.block_size,
+                                     args.hidden_layer_neurons)
+        if problem:
+            parser.error(problem)
     return args
 
 
-def run(args: argparse.Namespace) -> None:
-    """Preprocess, then (unless --preprocess-only) train and generate."""
+def program() -> str:
+    """The command as the user started it, for commands they can paste: a script path, or `music-composer`."""
+    started = sys.argv[0] if sys.argv else ""
+    if Path(started).name in ("music-composer.py", "music_composer.py"):
+        return f"{shlex.quote(sys.executable)} {shlex.quote(started)}"
+    return shlex.quote(started) if Path(started).name == "music-composer" else "music-composer"
+
+
+def more_clips_command(args: argparse.Namespace) -> str:
+    """The command that generates new clips from this run's checkpoint without training (paths quoted).
+
+    It names every flag that differs from the normal defaults and matters to ``-e 0``, takes the next seed (the
+    same seed gives the same clips) and writes NAME-more-*.wav beside this run's clips.
+    """
+    defaults = build_parser()
+    words = ["-e", "0"]
+    for flag, dest in [("-d", "datasets_folder_path"), ("-t", "traindata_folder_path"), ("--checkpoint", "checkpoint"),
+                       ("-n", "hidden_layer_neurons"), ("-l", "hidden_layer_count"), ("--block-size", "block_size"),
+                       ("-s", "seconds_to_generate"), ("-g", "generated_music_num"), ("--device", "device")]:
+        value = getattr(args, dest)
+        if value != defaults.get_default(dest):
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    words += ["--seed", str((args.seed + 1) % 2 ** 32), "-o", f"{args.output_music_name}-more"]
+    return f"{program()} {shlex.join(words)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every path, preprocess, then (unless --preprocess-only) train and generate; returns the exit code."""
+    from wavegen.preflight import check_paths
+    check_paths(args)
     dataset = args.datasets_folder_path
     if args.example:
         from wavegen.example import install_example
         install_example(dataset)
     elif not dataset.is_dir():
         dataset.mkdir(parents=True)
-        raise UserError(f"created the datasets folder {dataset}/: copy your music into it (.wav, .flac, .ogg, ...) "
-                        "and run again, or try `music-composer --example`")
+        print(f"created the datasets folder {dataset}/: copy your music into it (.wav, .flac, .ogg, ...) and run "
+              "again, or try `music-composer --example`", file=sys.stderr)
+        return 2  # guidance, not an error, but nothing was made
     if args.preprocess_only:
         from wavegen.preprocess import prepare
         prepare(dataset, args.traindata_folder_path, args.block_size, args.workers, progress=not args.no_progress)
-        return
+        return 0
     from engine import distributed
     distributed.setup(args.device)  # under torchrun: join the process group now, so rank 0 builds the cache first
     try:
         train_and_generate(args)
     finally:
         distributed.teardown()
+    return 0
 
 
 def train_and_generate(args: argparse.Namespace) -> None:
@@ -166,10 +215,9 @@ def train_and_generate(args: argparse.Namespace) -> None:
     from engine import distributed
     from engine.device import select_device
     from engine.trainer import TrainConfig
-    from wavegen.dataset import Windows
     from wavegen.generate import write_clips
     from wavegen.preprocess import prepare
-    from wavegen.train import load_saved, model_hparams, saved_model, train
+    from wavegen.train import load_saved, model_hparams, saved_model, saved_training_windows, train
     hparams = model_hparams(args.block_size, args.hidden_layer_neurons, args.hidden_layer_count)
     saved = load_saved(args.checkpoint, hparams)  # before preprocessing: a mismatch must not rebuild the cache
     if args.epochs == 0 and saved is None:
@@ -182,11 +230,11 @@ def train_and_generate(args: argparse.Namespace) -> None:
     if args.epochs == 0:
         model, mean, std = saved_model(saved, hparams)
         model.to(select_device(args.device))
-        windows = Windows(prepared.frames(), args.sequence_length, args.stride, mean, std)
+        windows = saved_training_windows(prepared, saved)
     else:
         config = TrainConfig(run_dir=f"{args.checkpoint.with_suffix('')}-logs", checkpoint_path=str(args.checkpoint),
                              epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                             device=args.device, seed=args.seed, progress=not args.no_progress)
+                             device=args.device, seed=args.seed, progress=not args.no_progress, wait=args.wait)
         stats = (saved["extra"]["mean"], saved["extra"]["std"]) if saved else None
         del saved  # the Trainer loads the checkpoint itself: holding this copy too would double the memory
         model, mean, std, windows = train(prepared, hparams, config, stats, args.sequence_length, args.stride,
@@ -194,17 +242,20 @@ def train_and_generate(args: argparse.Namespace) -> None:
     if args.generated_music_num and generates:
         write_clips(model, windows, mean, std, args.generated_music_num, args.seconds_to_generate,
                     args.output_music_name, args.seed, progress=not args.no_progress)
+    if args.epochs and generates:
+        print(f"the model is saved in {shlex.quote(str(args.checkpoint))}; more clips from it, without training: "
+              f"{more_clips_command(args)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `music-composer` (the `midi` subcommand is dispatched before this); returns the exit code."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        run(args)
+        return run(args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted (the last saved checkpoint and cache are intact)", file=sys.stderr)
+        print("interrupted: the checkpoint holds the training done so far and the cache is intact; run the same "
+              "command again to resume", file=sys.stderr)
         return 130
-    return 0

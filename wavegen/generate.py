@@ -22,10 +22,16 @@ from wavegen.model import WaveLSTM
 
 
 def pick_seeds(windows: Windows, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` random windows (with replacement), normalised: [count, length + 1, frame_dim]."""
+    """``count`` random windows, normalised: [count, length + 1, frame_dim].
+
+    Drawn without replacement (distinct windows give distinct clips); only when there are fewer windows than clips
+    is a window used again, each as often as the others give or take one.
+    """
     if len(windows) == 0:
         raise UserError("no audio to seed generation with: one file must hold at least 2 blocks")
-    return np.stack([windows[i] for i in rng.integers(len(windows), size=count)])
+    rounds, rest = divmod(count, len(windows))
+    order = [rng.permutation(len(windows)) for _ in range(rounds)] + [rng.choice(len(windows), rest, replace=False)]
+    return np.stack([windows[i] for i in np.concatenate(order)])
 
 
 @torch.inference_mode()

@@ -18,6 +18,7 @@ import numpy as np
 from engine.cache import Entry, SourceCache
 from engine.errors import SourceError, UserError
 from wavegen.audio import SAMPLE_RATE, AudioReader, find_audio_files
+from wavegen.dataset import split_segments
 from wavegen.frames import blocks_to_frames
 
 FORMAT_VERSION = 1  # bump when the frame layout changes: every cached item is then rebuilt
@@ -38,17 +39,32 @@ def process_file(path: Path, params: dict) -> tuple[dict[str, np.ndarray], dict]
         frames = np.empty((audio.expected_samples // block_size, block_size), dtype=np.float32)
         count = 0
         for blocks in audio.blocks(block_size):
+            if not np.isfinite(blocks).all():  # checked before the FFT, which would warn about them
+                raise SourceError("holds samples that are not finite (NaN or infinity)")
             if count + len(blocks) > len(frames):  # the header announced less audio than the file holds
                 frames = np.concatenate([frames[:count], np.empty_like(blocks)])
-            new = blocks_to_frames(blocks, out=frames[count:count + len(blocks)])
-            total += new.sum(axis=0)
-            total_sq += np.einsum("ij,ij->j", new, new)
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, in our words
+                new = blocks_to_frames(blocks, out=frames[count:count + len(blocks)])
+                block_sum, block_sq = frame_sums(new)
+            total += block_sum
+            total_sq += block_sq
             count += len(new)
     if count == 0:
         raise SourceError(f"shorter than one block ({block_size} samples, {block_size / SAMPLE_RATE:.2f} s)")
-    if not np.isfinite(total_sq).all():
-        raise SourceError("holds samples that are not finite (NaN or infinity)")
+    if not np.isfinite(total).all():
+        raise SourceError("holds samples too large to transform (far outside [-1, 1])")
     return {"frames": frames[:count], "sum": total, "sumsq": total_sq}, {}
+
+
+def frame_sums(frames: np.ndarray, rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature sum and sum of squares (float64) of ``frames``, a few rows at a time so memory stays flat."""
+    total = np.zeros(frames.shape[1])
+    total_sq = np.zeros(frames.shape[1])
+    for start in range(0, len(frames), rows):
+        part = np.asarray(frames[start:start + rows], dtype=np.float64)
+        total += part.sum(axis=0)
+        total_sq += np.einsum("ij,ij->j", part, part)
+    return total, total_sq
 
 
 @dataclass
@@ -66,11 +82,19 @@ class Prepared:
         """Each file's frames, memory-mapped read-only."""
         return [self.cache.load(e, "frames") for e in self.entries]
 
-    def normalisation(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature mean and standard deviation (float32) over every frame of every usable file."""
-        count = sum(e.arrays["frames"]["shape"][0] for e in self.entries)
+    def normalisation(self, val_fraction: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature mean and standard deviation (float32) over the training frames of every usable file.
+
+        The validation tails (``val_fraction``, split as the training windows split them) are left out, so the
+        held-out frames do not leak into the statistics: each file's stored sums minus those of its tail.
+        """
+        _, held_out = split_segments(self.frames(), val_fraction)
+        count = sum(e.arrays["frames"]["shape"][0] for e in self.entries) - sum(len(tail) for tail in held_out)
         total = sum(self.cache.load(e, "sum", mmap=False) for e in self.entries)
         total_sq = sum(self.cache.load(e, "sumsq", mmap=False) for e in self.entries)
+        for tail in held_out:
+            tail_sum, tail_sq = frame_sums(tail)
+            total, total_sq = total - tail_sum, total_sq - tail_sq
         mean = total / count
         std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
         return mean.astype(np.float32), np.maximum(std, MIN_STD).astype(np.float32)

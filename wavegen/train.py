@@ -45,11 +45,18 @@ def saved_model(saved: dict, hparams: dict) -> tuple[WaveLSTM, np.ndarray, np.nd
     return model.eval(), saved["extra"]["mean"], saved["extra"]["std"]
 
 
+def split_windows(prepared: Prepared, mean: np.ndarray, std: np.ndarray, length: int, stride: int,
+                  val_fraction: float) -> tuple[Windows, Windows, int]:
+    """Training and validation windows over the cached frames, and how many files gave a validation tail."""
+    train_segments, val_segments = split_segments(prepared.frames(), val_fraction)
+    return (Windows(train_segments, length, stride, mean, std), Windows(val_segments, length, stride, mean, std),
+            len(val_segments))
+
+
 def make_windows(prepared: Prepared, mean: np.ndarray, std: np.ndarray, length: int, stride: int,
                  val_fraction: float) -> tuple[Windows, Windows]:
-    """Training and validation windows over the cached frames; prints a one-line summary."""
-    train_segments, val_segments = split_segments(prepared.frames(), val_fraction)
-    train, val = Windows(train_segments, length, stride, mean, std), Windows(val_segments, length, stride, mean, std)
+    """Training and validation windows over the cached frames; prints a one-line summary of what is used."""
+    train, val, val_files = split_windows(prepared, mean, std, length, stride, val_fraction)
     if len(train) == 0:
         raise UserError("the audio is too short to train on: one file must hold at least 2 blocks "
                         f"({2 * prepared.block_size / SAMPLE_RATE:.2f} s)")
@@ -57,10 +64,25 @@ def make_windows(prepared: Prepared, mean: np.ndarray, std: np.ndarray, length: 
         print(f"note: the longest stretch of training audio is {train.length + 1} frames, so windows are "
               f"{train.length} frames long instead of --sequence-length {length}")
     seconds = train.length * prepared.block_size / SAMPLE_RATE
-    val_text = (f"validating on {len(val)} window(s) of {val.length} frame(s), the last {val_fraction:.0%} of each file"
+    files = len(prepared.entries)
+    tails = ("each file" if val_files == files
+             else f"{val_files} of {files} files ({files - val_files} too short to split)")
+    val_text = (f"validating on {len(val)} window(s) of {val.length} frame(s), the last {val_fraction:.0%} of {tails}"
                 if len(val) else "no validation windows (--val-fraction 0, or files too short)")
     print(f"training on {len(train)} window(s) of {train.length} frame(s) ({seconds:.2f} s); {val_text}")
     return train, val
+
+
+def saved_training_windows(prepared: Prepared, saved: dict) -> Windows:
+    """The training windows of a saved model (its window settings, its normalisation), to seed generation from.
+
+    The same windows training-time generation uses, so ``-e 0`` with the same ``--seed`` gives the same clips and
+    never seeds from the held-out validation tails.
+    """
+    settings = saved["extra"]["windows"]
+    train_set, _, _ = split_windows(prepared, saved["extra"]["mean"], saved["extra"]["std"],
+                                    settings["sequence_length"], settings["stride"], settings["val_fraction"])
+    return train_set
 
 
 def train(prepared: Prepared, hparams: dict, config: TrainConfig, stats: tuple[np.ndarray, np.ndarray] | None,
@@ -68,10 +90,10 @@ def train(prepared: Prepared, hparams: dict, config: TrainConfig, stats: tuple[n
     """Train the model for ``config.epochs`` in total (the Trainer resumes from ``config.checkpoint`` if it exists).
 
     ``stats``: the normalisation a resumed model was trained with (kept even if files were added since); None for
-    a new model, which uses the statistics of the data. Returns the model (eval mode), its normalisation and the
-    training windows (to seed generation).
+    a new model, which uses the statistics of the training frames. Returns the model (eval mode), its
+    normalisation and the training windows (to seed generation).
     """
-    mean, std = stats if stats is not None else prepared.normalisation()
+    mean, std = stats if stats is not None else prepared.normalisation(val_fraction)
     train_set, val_set = make_windows(prepared, mean, std, length, stride, val_fraction)
     seed_everything(config.seed)  # the Trainer seeds too, but only after the model's weights are drawn
     model = build_model(hparams)

@@ -1,7 +1,10 @@
 """Command line: parsing and validation, first run, checkpoint errors, resume, and a tiny end-to-end run."""
 import json
+import os
+import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +50,9 @@ def test_defaults_and_types():
     (["--block-size", "1"], "argument --block-size: '1' must be at least 2"),
     (["--device", "gpu"], "argument --device: 'gpu' is not auto, cpu, mps, cuda or cuda:N"),
     (["-o", "clips/"], "argument -o/--output-music-name: 'clips/' must name files"),
+    (["-o", "song.flac"], "argument -o/--output-music-name: 'song.flac': the clips are WAV files"),
+    (["--seed", "-1"], "argument --seed: '-1' must be in 0 .. 4294967295"),
+    (["--seed", "4294967296"], "argument --seed: '4294967296' must be in 0 .. 4294967295"),
 ])
 def test_bad_values_are_rejected_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -67,12 +73,12 @@ def test_help_through_the_script_wrapper_lists_every_flag():
     assert [flag for flag in FLAGS if flag not in result.stdout] == []
 
 
-def test_first_run_creates_the_dataset_folder_and_explains(tmp_path, monkeypatch, capsys):
+def test_first_run_creates_the_dataset_folder_and_explains_as_guidance_not_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main([]) == 2
     assert (tmp_path / "input_music_dataset").is_dir()
     err = capsys.readouterr().err
-    assert err.startswith("error: created the datasets folder input_music_dataset/") and err.count("\n") == 1
+    assert err.startswith("created the datasets folder input_music_dataset/") and err.count("\n") == 1
 
 
 def test_epochs_zero_without_checkpoint_is_a_clear_error(tmp_path, dataset, capsys):
@@ -93,10 +99,11 @@ def test_end_to_end_tiny_run_writes_valid_clips(tmp_path, dataset, capsys):
     rows = [json.loads(line) for line in (tmp_path / "model-logs" / "metrics.jsonl").read_text().splitlines()]
     assert {"train/mse", "val/mse", "val/baseline_mse"} <= set(rows[-1])
 
-    # -e 0: no training, new clips from the saved checkpoint
-    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-s", "0.3", "-g", "1", "-o", str(tmp_path / "again"))) == 0
+    # -e 0: no training, new clips from the saved checkpoint; a name ending in .wav gets the index before it
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-s", "0.3", "-g", "1", "-o", str(tmp_path / "again.wav"))) == 0
     assert "epoch" not in capsys.readouterr().out
     assert sf.info(str(tmp_path / "again-0.wav")).frames == round(0.3 * 44100)
+    assert not (tmp_path / "again.wav-0.wav").exists()
 
 
 def test_rerun_resumes_from_the_saved_epoch(tmp_path, dataset, capsys):
@@ -134,3 +141,80 @@ def test_same_seed_same_clips_other_seed_other_clips(tmp_path, dataset):
 
     first = clip("a", "1")
     assert clip("b", "1") == first and clip("c", "2") != first
+
+
+def test_epochs_zero_gives_the_clips_training_time_generation_gave(tmp_path, dataset):
+    windows = ["--sequence-length", "6", "--stride", "3"]  # -e 0 takes them from the checkpoint, not the flags
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-s", "0.5", "-g", "3", "--seed", "5", *windows)) == 0
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-s", "0.5", "-g", "3", "--seed", "5",
+                         "-o", str(tmp_path / "again" / "clip"))) == 0
+    for i in range(3):
+        assert (tmp_path / "again" / f"clip-{i}.wav").read_bytes() == (tmp_path / "out" / f"clip-{i}.wav").read_bytes()
+
+
+def test_as_many_clips_as_training_windows_are_all_distinct(tmp_path, dataset, capsys):
+    # 18 frames per file, 16 of them for training: windows of 4 frames every 2 give 6 per file, 12 in all
+    run = tiny_run(tmp_path, dataset, "-e", "1", "-s", "0.5", "-g", "12", "--sequence-length", "4", "--stride", "2")
+    assert main(run) == 0
+    assert "training on 12 window(s) of 4 frame(s)" in capsys.readouterr().out
+    clips = {(tmp_path / "out" / f"clip-{i}.wav").read_bytes() for i in range(12)}
+    assert len(clips) == 12
+
+
+def test_validation_summary_says_how_many_files_gave_a_tail(tmp_path, dataset, capsys):
+    sf.write(dataset / "short.wav", np.zeros(int(2.5 * 44100)), 44100)  # 10 frames: a 10 % tail of 1 frame is unused
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0")) == 0
+    out = capsys.readouterr().out
+    assert "validating on 2 window(s) of 1 frame(s), the last 10% of 2 of 3 files (1 too short to split)" in out
+
+
+def test_example_prints_its_checkpoint_and_a_command_that_generates_more(tmp_path):
+    work = tmp_path / "a folder"
+    work.mkdir()
+    script = [sys.executable, str(REPO / "scripts" / "music-composer.py")]
+    first = subprocess.run([*script, "--example", "-e", "1", "-s", "0.5", "-g", "1", "--no-progress", "--workers", "1",
+                            "-d", "my music"], cwd=work, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    line = next(line for line in first.stdout.splitlines() if "more clips from it" in line)
+    assert line.startswith("the model is saved in checkpoints/example.pt; ")
+    command = shlex.split(line.split("without training: ", 1)[1])
+    assert command[:2] == script and "my music" in command  # the path with a space is quoted
+    more = subprocess.run(command, cwd=work, capture_output=True, text=True)
+    assert more.returncode == 0, more.stderr
+    assert "epoch" not in more.stdout and "Traceback" not in more.stderr
+    assert sf.info(str(work / "output-more-0.wav")).frames == round(0.5 * 44100)
+    assert (work / "output-0.wav").read_bytes() != (work / "output-more-0.wav").read_bytes()  # the next seed
+
+
+def test_a_run_on_a_checkpoint_in_use_stops_or_with_wait_waits(tmp_path, dataset, capsys):
+    from engine.lock import exclusive_lock
+    from engine.trainer import TrainConfig
+    lock = TrainConfig(checkpoint_path=str(tmp_path / "model.pt")).lock_path
+    with exclusive_lock(lock, "the test's hold"):
+        assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0")) == 2
+        assert f"is in use by process {os.getpid()}; wait for it to finish, or pass --wait" in capsys.readouterr().err
+    held = exclusive_lock(lock, "the test's hold")
+    held.__enter__()
+    release = threading.Timer(0.5, held.__exit__, (None, None, None))
+    release.start()
+    try:
+        assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--wait")) == 0
+    finally:
+        release.join()
+    assert f"waiting for process {os.getpid()}" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_the_steps_so_far_and_says_so_in_one_line(tmp_path, dataset, capsys, monkeypatch):
+    from wavegen.model import WaveLSTM
+    train_step = WaveLSTM.training_loss
+
+    def interrupted_at_step_3(self, batch, step):
+        if step == 3 and self.training:
+            raise KeyboardInterrupt
+        return train_step(self, batch, step)
+
+    monkeypatch.setattr(WaveLSTM, "training_loss", interrupted_at_step_3)
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-b", "2", "--sequence-length", "4", "--stride", "1")) == 130
+    assert capsys.readouterr().err == ("interrupted: the checkpoint holds the training done so far and the cache is "
+                                       "intact; run the same command again to resume\n")
+    assert torch.load(tmp_path / "model.pt", weights_only=False)["step"] == 3

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import soxr
 
 from engine.errors import UserError
 from wavegen.audio import SAMPLE_RATE, AudioReader, find_audio_files
+from wavegen.dataset import split_segments
 from wavegen.preprocess import prepare
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -128,6 +130,45 @@ def test_normalisation_statistics_match_the_stored_frames(dataset, tmp_path):
     mean, std = prepared.normalisation()
     np.testing.assert_allclose(mean, frames.mean(axis=0), atol=1e-6)
     np.testing.assert_allclose(std, np.maximum(frames.std(axis=0), 1e-8), rtol=1e-4, atol=1e-7)
+
+
+def test_normalisation_statistics_leave_the_validation_tails_out(dataset, tmp_path):
+    sf.write(dataset / "short.wav", sf.read(PIANO)[0][: int(2.5 * SAMPLE_RATE)], SAMPLE_RATE)  # too short to split
+    prepared = run_prepare(dataset, tmp_path / "cache")
+    train, held_out = split_segments(prepared.frames(), 0.1)
+    assert len(held_out) == 2  # the two long files give a tail, the short one trains whole
+    frames = np.concatenate([np.asarray(f, dtype=np.float64) for f in train])
+    mean, std = prepared.normalisation(0.1)
+    np.testing.assert_allclose(mean, frames.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, np.maximum(frames.std(axis=0), 1e-8), rtol=1e-4, atol=1e-7)
+
+
+def test_non_finite_or_huge_samples_are_skipped_in_our_words_only(tmp_path, capsys):
+    nan = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    nan[100] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, SAMPLE_RATE, subtype="FLOAT")
+    sf.write(tmp_path / "huge.wav", np.full(SAMPLE_RATE, 3e38, dtype=np.float32), SAMPLE_RATE, subtype="FLOAT")
+    sf.write(tmp_path / "fine.wav", np.zeros(SAMPLE_RATE), SAMPLE_RATE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_prepare(tmp_path, tmp_path / "cache")
+    assert [str(w.message) for w in caught] == []
+    assert capsys.readouterr().err.splitlines() == [
+        f"skipped {tmp_path / 'huge.wav'}: holds samples too large to transform (far outside [-1, 1])",
+        f"skipped {tmp_path / 'nan.wav'}: holds samples that are not finite (NaN or infinity)"]
+
+
+@pytest.mark.skipif("MP3" not in sf.available_formats(), reason="this libsndfile has no MP3 support")
+def test_damaged_mp3_files_are_named_plainly_and_the_decoder_stays_quiet(tmp_path, capfd):
+    sf.write(tmp_path / "song.mp3", sf.read(PIANO)[0], SAMPLE_RATE, format="MP3")
+    good = (tmp_path / "song.mp3").read_bytes()
+    (tmp_path / "text.mp3").write_text("this is not audio\n" * 50)
+    (tmp_path / "holes.mp3").write_bytes(good[:200] + bytes(500) + good[700:])  # the decoder resyncs, noisily
+    for workers in (1, 2):
+        prepared = prepare(tmp_path, tmp_path / f"cache{workers}", 11025, workers=workers, progress=False)
+        assert sorted(e.rel for e in prepared.entries) == ["holes.mp3", "song.mp3"]
+        reason = "not readable as audio (not valid MP3 data)"
+        assert capfd.readouterr().err == f"skipped {tmp_path / 'text.mp3'}: {reason}\n"
 
 
 def test_preprocessing_and_help_do_not_import_torch(dataset, tmp_path):

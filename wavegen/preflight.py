@@ -1,0 +1,94 @@
+"""Checks run before any work starts: every folder the run reads or writes, and the memory generation needs.
+
+A run that would fail after minutes of preprocessing or training (a read-only output folder, a file where a folder
+should be, clips too long to hold in memory) fails at once instead, with one line naming the flag and the reason.
+This module never imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from engine.errors import UserError
+from wavegen.audio import SAMPLE_RATE
+from wavegen.example import EXAMPLE_FILE
+
+FALLBACK_MEMORY = 16 * 2 ** 30  # bytes assumed where the machine's memory cannot be asked
+MEMORY_SHARE = 0.8  # generation may plan for this share of the machine's memory
+
+
+def why_not_writable(path: Path) -> str | None:
+    """Why files cannot be created at or under ``path``, or None: its nearest existing ancestor must be a
+    writable folder (a path under a regular file fails for root too, unlike a read-only mode)."""
+    existing = path
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Raise a UserError naming ``what`` (the flag and its value) unless files can be written at ``path``."""
+    problem = why_not_writable(path)
+    if problem:
+        raise UserError(f"cannot write {what}: {problem}")
+
+
+def check_folder_or_absent(path: Path, flag: str) -> None:
+    """A folder flag must not name an existing file (a missing folder is created)."""
+    if os.path.lexists(path) and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a folder; give a folder")
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Every path this run will read or write, checked before preprocessing, training or generation start."""
+    dataset, cache, checkpoint = args.datasets_folder_path, args.traindata_folder_path, args.checkpoint
+    check_folder_or_absent(dataset, "-d")
+    if not dataset.is_dir() or (args.example and not (dataset / EXAMPLE_FILE).exists()):
+        check_writable(dataset, f"the datasets folder (-d {dataset})")
+    elif not os.access(dataset, os.R_OK | os.X_OK):
+        raise UserError(f"-d {dataset} cannot be read (no permission)")
+    check_folder_or_absent(cache, "-t")
+    check_writable(cache, f"the cache (-t {cache})")
+    if args.preprocess_only:
+        return
+    if checkpoint.is_dir():
+        raise UserError(f"--checkpoint {checkpoint} is a folder, not a checkpoint file; give a file path such as "
+                        f"{checkpoint / 'wavegen.pt'}")
+    if args.epochs > 0:
+        check_writable(checkpoint.parent, f"the checkpoint (--checkpoint {checkpoint})")
+    if args.generated_music_num > 0:
+        check_writable(Path(args.output_music_name).parent, f"the clips (-o {args.output_music_name})")
+
+
+def generation_bytes(count: int, seconds: float, block_size: int, hidden_size: int) -> float:
+    """About how many bytes generating ``count`` clips of ``seconds`` holds at its peak (float32 throughout).
+
+    All clips are generated in one batch: their LSTM outputs [count, frames, hidden_size] and decoded frames
+    [count, frames, block_size], a copy of those frames on the host, and one clip's inverse FFT at a time.
+    """
+    frames = seconds * SAMPLE_RATE / block_size + 1  # a float: an absurd -s must not overflow here
+    return 4.0 * frames * (count * (hidden_size + 2 * block_size) + 3 * block_size)
+
+
+def memory_limit() -> float:
+    """The bytes generation may plan for: a share of this machine's memory (a fixed amount where unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = FALLBACK_MEMORY
+    return MEMORY_SHARE * total
+
+
+def generation_problem(count: int, seconds: float, block_size: int, hidden_size: int) -> str | None:
+    """Why ``count`` clips of ``seconds`` cannot be generated in this machine's memory, or None."""
+    needed, limit = generation_bytes(count, seconds, block_size, hidden_size), memory_limit()
+    if needed <= limit:
+        return None
+    return (f"{count} clip(s) of {seconds:g} s need about {needed / 2 ** 30:,.1f} GiB of memory to generate, more "
+            f"than the limit of {limit / 2 ** 30:,.1f} GiB ({MEMORY_SHARE:.0%} of this machine's memory); "
+            "generate fewer (-g) or shorter (-s) clips")
