@@ -4,7 +4,7 @@ An attribute measure maps each melody window (codes: 0 hold, 1 note-off, 2.. not
 vector is the mean latent code (posterior mean) of the quarter of the windows highest in that attribute minus the
 mean of the quarter lowest in it; adding a multiple of it to a song's latent code moves the decoded song along that
 attribute. Vectors are computed from a folder of examples and cached in the run dir, keyed by the windows' content
-and the checkpoint's step, so new data or further training recomputes them.
+and the model's weights, so new data, further training or a retrained model recomputes them.
 """
 from __future__ import annotations
 
@@ -128,10 +128,10 @@ def compute_vectors(mu: np.ndarray, values: dict[str, np.ndarray]) -> AttributeV
 
 
 def _cache_key(windows: np.ndarray, model: TrainedModel) -> str:
-    """Identity of a set of vectors: the windows' content, the model's config and its training step."""
+    """Identity of a set of vectors: the windows' content, the model's config and its weights."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(np.ascontiguousarray(windows).tobytes())
-    digest.update(json.dumps([model.config.to_dict(), model.step], sort_keys=True).encode())
+    digest.update(json.dumps([model.config.to_dict(), model.weights_digest()], sort_keys=True).encode())
     return digest.hexdigest()
 
 

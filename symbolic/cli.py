@@ -2,18 +2,54 @@
 
 Every command module exposes ``add_commands(subparsers)``, which adds its subcommands to the `midi` group and sets
 ``run`` (args -> exit code) on each; this module adds `prepare`. ``build_parser`` and ``main`` assemble and run the
-group from any list of such functions. Errors a user can fix print one line and exit 2.
+group from any list of such functions. Errors a user can fix print one line and exit 2; Ctrl-C prints one line and
+exits 130. Flags are typed and range-checked when parsed (the types are the audio command's), and every -h shows
+each option's default.
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.arguments import device_name, number, positive_int
 from engine.errors import UserError
 from symbolic.converters import CONVERTERS, converter_from_spec
 from symbolic.prepare import prepare
+
+temperature = number(float, 0.0, "a finite number >= 0")
+INTERRUPTED = "interrupted (the last saved checkpoint and caches are intact)"
+EXIT_INTERRUPTED = 130
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to each option's help; unset (None) defaults and flags are described in their own help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device, the same in every command that runs a model."""
+    parser.add_argument("--device", type=device_name, default="auto",
+                        help="auto (CUDA when available, else CPU), cpu, mps, cuda or cuda:N")
+
+
+def check_writable_folder(folder: Path, flag: str) -> None:
+    """Fail before any work starts when ``folder`` cannot be a folder this process writes in."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{flag} {folder}: is a file, not a folder")
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{flag} {folder}: cannot be created, {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {folder}: cannot write in {existing} (permission denied)")
+
 
 CONVERTER_OPTIONS = ("slice_bars", "steps_per_quarter", "steps_per_bar", "program_range", "pitch_range",
                      "seq_len", "hop")
@@ -31,17 +67,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--converter", choices=sorted(CONVERTERS), help="converter to use, with the options below")
     p.add_argument("--input", required=True, type=Path, metavar="DIR", help="folder of .mid/.midi/.kar files")
     p.add_argument("--output", required=True, type=Path, metavar="DIR", help="folder of the prepared dataset")
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per CPU core)")
+    p.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per CPU core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     options = p.add_argument_group("converter options (with --converter; unset ones keep the converter's default)")
-    options.add_argument("--slice-bars", type=int, metavar="N", help="bars per window")
-    options.add_argument("--steps-per-quarter", type=int, metavar="N")
-    options.add_argument("--steps-per-bar", type=int, metavar="N", help="pianoroll: steps in one bar (16 = 4/4)")
+    converters_default = "(default: the converter's)"
+    options.add_argument("--slice-bars", type=positive_int, metavar="N", help=f"bars per window {converters_default}")
+    options.add_argument("--steps-per-quarter", type=positive_int, metavar="N",
+                         help=f"grid steps per quarter note {converters_default}")
+    options.add_argument("--steps-per-bar", type=positive_int, metavar="N",
+                         help=f"pianoroll: steps in one bar (16 = 4/4) {converters_default}")
     options.add_argument("--program-range", type=int, nargs=2, metavar=("LOW", "HIGH"),
-                         help="melody, pianoroll, notes: only tracks with a General MIDI program in this range")
-    options.add_argument("--pitch-range", type=int, nargs=2, metavar=("LOW", "HIGH"), help="pianoroll: pitch rows")
-    options.add_argument("--seq-len", type=int, metavar="N", help="notes: tokens per window")
-    options.add_argument("--hop", type=int, metavar="N", help="notes: tokens between window starts")
+                         help="melody, pianoroll, notes: only tracks with a General MIDI program in this range "
+                              f"{converters_default}")
+    options.add_argument("--pitch-range", type=int, nargs=2, metavar=("LOW", "HIGH"),
+                         help=f"pianoroll: pitch rows {converters_default}")
+    options.add_argument("--seq-len", type=positive_int, metavar="N",
+                         help=f"notes: tokens per window {converters_default}")
+    options.add_argument("--hop", type=positive_int, metavar="N",
+                         help=f"notes: tokens between window starts {converters_default}")
     p.set_defaults(run=run_prepare)
 
 
@@ -62,8 +105,7 @@ def converter_spec(args: argparse.Namespace) -> dict:
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Prepare the dataset and print what was done, one line per skip reason."""
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be at least 1")
+    check_writable_folder(args.output, "--output")
     converter = converter_from_spec(converter_spec(args))
     result = prepare(converter, args.input, args.output, workers=args.workers, progress=not args.no_progress)
     print("\n".join(result.summary()))
@@ -75,8 +117,11 @@ CommandAdder = Callable[[argparse._SubParsersAction], None]
 
 def build_parser(adders: Sequence[CommandAdder] = (add_commands,)) -> argparse.ArgumentParser:
     """The `music-composer midi` parser with the subcommands every function in ``adders`` adds."""
-    parser = argparse.ArgumentParser(prog="music-composer midi", description="MIDI datasets and models.")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="music-composer midi", description="MIDI datasets and models.",
+                                     formatter_class=DefaultsHelpFormatter)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       parser_class=functools.partial(argparse.ArgumentParser,
+                                                                      formatter_class=DefaultsHelpFormatter))
     for add in adders:
         add(subparsers)
     return parser
@@ -91,7 +136,7 @@ def default_adders(argv: Sequence[str]) -> tuple[CommandAdder, ...]:
 
 
 def main(argv: Sequence[str] | None = None, adders: Sequence[CommandAdder] | None = None) -> int:
-    """Run one `midi` subcommand; a UserError prints ``error: <message>`` and gives exit code 2."""
+    """Run one `midi` subcommand; a UserError prints ``error: <message>`` and gives exit code 2, Ctrl-C 130."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(adders or default_adders(argv)).parse_args(argv)
     try:
@@ -99,3 +144,6 @@ def main(argv: Sequence[str] | None = None, adders: Sequence[CommandAdder] | Non
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -18,6 +18,7 @@ from engine.errors import UserError
 # Classes per track of each converter kind: melody = 88 pitches + note-off + no-event; drums = 2**9 hit
 # combinations of 9 drum classes; trio = melody, bass, drums.
 TRACK_DEPTHS = {"melody": (90,), "drums": (512,), "trio": (90, 90, 512)}
+MELODY_PITCHES = 88
 QUARTERS_PER_BAR = 4
 SAMPLING_SCHEDULES = ("constant", "exponential", "inverse_sigmoid")
 
@@ -44,6 +45,9 @@ class MusicVAEConfig:
     decay_rate: float = 0.9999  # learning rate at step s: (learning_rate - min) * decay_rate**s + min
     min_learning_rate: float = 1e-5
     grad_clip: float = 1.0  # global-norm gradient clipping
+    # Training windows shifted by a random number of semitones in [-transpose, transpose] on their melody-type
+    # tracks (Magenta's NoteSequenceAugmenter transpose_range); 0 (also for runs saved without the field): none.
+    transpose: int = 0
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -79,6 +83,10 @@ class MusicVAEConfig:
             (0 <= self.min_learning_rate <= self.learning_rate, "need 0 <= min_learning_rate <= learning_rate"),
             (self.learning_rate > 0 and 0 < self.decay_rate <= 1, "need learning_rate > 0 and decay_rate in (0, 1]"),
             (self.grad_clip > 0, "grad_clip must be > 0"),
+            (self.transpose == 0 or _positive_int(self.transpose) and self.transpose < MELODY_PITCHES,
+             f"transpose must be a whole number of semitones in [0, {MELODY_PITCHES - 1}]"),
+            (self.transpose == 0 or self.data["kind"] != "drums",
+             "transpose needs melody-type tracks; drums have none"),
         ]
         return [message for ok, message in checks if not ok]
 
@@ -144,13 +152,16 @@ MEL_16BAR_DATA = {"kind": "melody", "slice_bars": 16, "steps_per_quarter": 4}  #
 DRUMS_2BAR_DATA = {"kind": "drums", "slice_bars": 2, "steps_per_quarter": 4}
 TRIO_16BAR_DATA = {"kind": "trio", "slice_bars": 16, "steps_per_quarter": 4}
 
+# Magenta gives only its 2-bar melody configs a NoteSequenceAugmenter (transpose_range=(-5, 5)); the rest have none.
 CONFIGS: dict[str, MusicVAEConfig] = {
     "cat-mel_2bar_small": MusicVAEConfig(
         data=MEL_2BAR_DATA, z_size=256, enc_rnn_size=[512], dec_rnn_size=[256, 256],
-        free_bits=0.0, max_beta=0.2, beta_rate=0.99999, sampling_schedule="inverse_sigmoid", sampling_rate=1000.0),
+        free_bits=0.0, max_beta=0.2, beta_rate=0.99999, sampling_schedule="inverse_sigmoid", sampling_rate=1000.0,
+        transpose=5),
     "cat-mel_2bar_big": MusicVAEConfig(
         data=MEL_2BAR_DATA, z_size=512, enc_rnn_size=[2048], dec_rnn_size=[2048, 2048, 2048],
-        free_bits=0.0, max_beta=0.5, beta_rate=0.99999, sampling_schedule="inverse_sigmoid", sampling_rate=1000.0),
+        free_bits=0.0, max_beta=0.5, beta_rate=0.99999, sampling_schedule="inverse_sigmoid", sampling_rate=1000.0,
+        transpose=5),
     "cat-drums_2bar_small": MusicVAEConfig(
         data=DRUMS_2BAR_DATA, roll_input=True, z_size=256, enc_rnn_size=[512], dec_rnn_size=[256, 256],
         free_bits=48.0, max_beta=0.2, sampling_schedule="inverse_sigmoid", sampling_rate=1000.0),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -94,31 +93,43 @@ def write_piano_roll(midi: pretty_midi.PrettyMIDI, path: str | os.PathLike, titl
         fig.savefig(tmp, format="png")
 
 
-def save_midis(midis: Sequence[pretty_midi.PrettyMIDI], output_dir: str | os.PathLike, prefix: str,
-               png: bool = False, wav: bool = False) -> list[Path]:
-    """Write ``<prefix>_<date>_<time>-<i>-of-<n>.mid`` (Magenta's naming; ``<time>.2`` etc. when a run of the same
-    second is there) and, if asked, a .png and .wav beside each.
+class OutputFiles:
+    """A command's n output files ``<prefix>_<date>_<time>-<i>-of-<n>.mid`` (Magenta's naming; ``<time>.2`` etc. when
+    a run of the same second is there, so nothing is overwritten), each with a .png and a .wav beside it if asked.
 
-    Returns the paths written, MIDI files first.
+    Files are written one at a time, so a command can decode and write in batches.
     """
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UserError(f"{output_dir}: not a folder")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    n = len(midis)
-    stamp = time.strftime("%Y-%m-%d_%H%M%S")
-    stamp = next(s for s in (stamp if k == 1 else f"{stamp}.{k}" for k in itertools.count(1))
-                 if not (output_dir / f"{prefix}_{s}-001-of-{n:03d}.mid").exists())  # never overwrite a run's files
-    midi_paths, renders = [], []
-    for i, midi in enumerate(midis, start=1):
-        path = output_dir / f"{prefix}_{stamp}-{i:03d}-of-{n:03d}.mid"
+
+    def __init__(self, output_dir: str | os.PathLike, prefix: str, n: int, png: bool = False, wav: bool = False):
+        self.output_dir = Path(output_dir)
+        if self.output_dir.exists() and not self.output_dir.is_dir():
+            raise UserError(f"{self.output_dir}: not a folder")
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.png, self.wav = png, wav
+        width = max(3, len(str(n)))
+        stamp = time.strftime("%Y-%m-%d_%H%M%S")
+        stamp = next(s for s in (stamp if k == 1 else f"{stamp}.{k}" for k in itertools.count(1))
+                     if not (self.output_dir / f"{prefix}_{s}-{1:0{width}d}-of-{n:0{width}d}.mid").exists())
+        self._name = f"{prefix}_{stamp}-{{:0{width}d}}-of-{n:0{width}d}.mid"
+        self.count = 0  # MIDI files written so far
+
+    def write(self, midi: pretty_midi.PrettyMIDI) -> list[Path]:
+        """Write the next MIDI file and its renderings; returns their paths, the MIDI file first."""
+        self.count += 1
+        path = self.output_dir / self._name.format(self.count)
         with atomic_path(path) as tmp:
             midi.write(str(tmp))
-        midi_paths.append(path)
-        if png:
+        paths = [path]
+        if self.png:
             write_piano_roll(midi, path.with_suffix(".png"), title=path.stem)
-            renders.append(path.with_suffix(".png"))
-        if wav:
+            paths.append(path.with_suffix(".png"))
+        if self.wav:
             write_wav(midi, path.with_suffix(".wav"))
-            renders.append(path.with_suffix(".wav"))
-    return midi_paths + renders
+            paths.append(path.with_suffix(".wav"))
+        return paths
+
+    def summary(self) -> str:
+        """What was written where, in one line."""
+        renders = [kind for kind, asked in ((" piano rolls (.png)", self.png), (" WAV files", self.wav)) if asked]
+        counts = [f"{self.count} MIDI file{'s' if self.count != 1 else ''}"] + [f"{self.count}{r}" for r in renders]
+        return f"{', '.join(counts)} written to {self.output_dir}"

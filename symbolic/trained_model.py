@@ -6,9 +6,10 @@ several windows (e.g. a song gives one 2-bar window per bar), and encoding uses 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 PREPARED_DIR = "prepared"  # examples converted for the run's model, one cached dataset per examples folder
 EXAMPLE_SPLITS = (*SPLITS, "all")
 DEFAULT_TEMPERATURE = 0.5  # Magenta's music_vae_generate default
+SAMPLE_BATCH_SIZE = 256  # prior samples decoded at once
 
 
 def run_hparams(config_name: str, config: MusicVAEConfig) -> dict[str, Any]:
@@ -74,6 +76,14 @@ class TrainedModel:
             raise UserError(f"{path}: the weights do not fit its own config ({e})") from e
         self.model.eval()
         self.converter = converter_from_spec(self.config.data)
+
+    def weights_digest(self) -> str:
+        """A digest of the model's weights, to key caches of what it computed (a retrained model gets another)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for name, tensor in self.model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     @property
     def description(self) -> str:
@@ -145,9 +155,16 @@ class TrainedModel:
     # ----------------------------------------------------------------------------------------- generate
     def sample(self, n: int, temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:
         """n sequences decoded from latent codes drawn from the prior N(0, I)."""
+        return [midi for batch in self.sample_batches(n, temperature) for midi in batch]
+
+    def sample_batches(self, n: int, temperature: float = DEFAULT_TEMPERATURE,
+                       batch_size: int = SAMPLE_BATCH_SIZE) -> Iterator[list[pretty_midi.PrettyMIDI]]:
+        """``sample`` in batches of up to ``batch_size``, decoded as they are consumed (bounded memory for any n)."""
         if n < 1:
             raise UserError(f"the number of samples must be at least 1, got {n}")
-        return self.decode(torch.randn(n, self.config.z_size, device=self.device), temperature)
+        check_temperature(temperature)
+        sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
+        return (self.decode(torch.randn(size, self.config.z_size, device=self.device), temperature) for size in sizes)
 
     def interpolate(self, midi_a: str | os.PathLike, midi_b: str | os.PathLike, n: int,
                     temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:

@@ -35,6 +35,9 @@ def test_registry_has_magentas_names_and_sizes():
         assert c.hierarchical == name.startswith("hierdec")
         assert (c.learning_rate, c.decay_rate, c.min_learning_rate, c.grad_clip) == (1e-3, 0.9999, 1e-5, 1.0)
     assert get_config("cat-drums_2bar_small").roll_input
+    # Magenta's NoteSequenceAugmenter(transpose_range=(-5, 5)) is on its 2-bar melody configs only.
+    assert {name: c.transpose for name, c in CONFIGS.items()} == {
+        name: 5 if name.startswith("cat-mel_2bar") else 0 for name in MAGENTA}
     assert get_config("cat-mel_2bar_small").data["program_range"] == [0, 31]
     assert "program_range" not in get_config("hierdec-mel_16bar").data
 
@@ -62,6 +65,8 @@ def test_hparams_override_fields_with_their_types():
     ("conductor_rnn_size=[64]", "conductor_rnn_size must be"),
     ("data.slice_bars=0", "data.slice_bars must be a positive integer"),
     ("data.kind=piano", "kind is one of"),
+    ("transpose=-1", "transpose must be a whole number of semitones in [0, 87]"),
+    ("transpose=88", "transpose must be a whole number of semitones in [0, 87]"),
 ])
 def test_bad_hparams_raise_user_errors_that_name_the_problem(hparams, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[")):
@@ -78,6 +83,15 @@ def test_to_dict_from_dict_round_trip_through_json():
     assert MusicVAEConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
     with pytest.raises(UserError, match="bogus"):
         MusicVAEConfig.from_dict({**c.to_dict(), "bogus": 1})
+
+
+def test_configs_saved_before_transposition_load_without_it():
+    saved = get_config("cat-mel_2bar_small").to_dict()
+    del saved["transpose"]
+    assert MusicVAEConfig.from_dict(saved).transpose == 0  # what such a run was trained with
+    with pytest.raises(UserError, match="transpose needs melody-type tracks"):
+        get_config("cat-drums_2bar_small", "transpose=3")
+    assert get_config("hierdec-trio_16bar", "transpose=3").transpose == 3  # melody and bass are shifted
 
 
 def test_learning_rate_decays_exponentially_to_the_floor():

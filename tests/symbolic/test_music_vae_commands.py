@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import music_composer
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import load_checkpoint, save_checkpoint
+from symbolic.datasets import PreparedDataset
 from symbolic.midi_io import find_midi_files
 from symbolic.models.music_vae import MusicVAE
 from symbolic.prepare import split_of
@@ -87,6 +88,60 @@ def test_train_saves_the_full_config_logs_validation_and_resumes(run, examples, 
     assert midi("train", "--examples-path", examples, "--run-dir", run, "--num-steps", 8, "--no-progress") == 0
     assert "resuming from" in capsys.readouterr().out
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 8
+
+
+def train_tiny(examples, run_dir, *extra):
+    """Train a tiny 2-bar melody model for 3 steps in ``run_dir``; returns its weights."""
+    assert midi("train", "--config", "cat-mel_2bar_small", "--examples-path", examples, "--run-dir", run_dir,
+                "--hparams", TINY, "--num-steps", 3, "--no-progress", *extra) == 0
+    return load_checkpoint(run_dir / "checkpoint.pt")["model"]
+
+
+def test_identical_runs_give_identical_weights_and_the_seed_changes_them(examples, tmp_path):
+    torch.rand(5)  # whatever ran before in this process must not matter
+    first = train_tiny(examples, tmp_path / "a")
+    torch.rand(7)
+    second = train_tiny(examples, tmp_path / "b")
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    other = train_tiny(examples, tmp_path / "c", "--seed", 1)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_training_transposes_the_training_split_only(examples, tmp_path, monkeypatch):
+    splits = []
+    split = PreparedDataset.split
+
+    def recording_split(self, name, transpose=0):
+        splits.append((name, transpose))
+        return split(self, name, transpose)
+
+    monkeypatch.setattr(PreparedDataset, "split", recording_split)
+    train_tiny(examples, tmp_path / "mel")  # cat-mel_2bar_small: Magenta's +-5 semitones
+    assert splits == [("train", 5), ("validation", 0)]
+    splits.clear()
+    assert midi("train", "--config", "cat-mel_2bar_small", "--examples-path", examples, "--run-dir", tmp_path / "t0",
+                "--hparams", f"{TINY},transpose=0", "--num-steps", 1, "--no-progress") == 0
+    assert splits == [("train", 0), ("validation", 0)]
+
+
+def test_a_resumed_transposing_run_ends_as_an_uninterrupted_one(examples, tmp_path):
+    straight = train_tiny(examples, tmp_path / "straight", "--num-steps", 6)
+    train_tiny(examples, tmp_path / "resumed")  # 3 steps, then 3 more
+    resumed = train_tiny(examples, tmp_path / "resumed", "--num-steps", 6)
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_runs_saved_before_transposition_load_and_resume(run, examples, tmp_path, capsys):
+    old = tmp_path / "old"
+    old.mkdir()
+    state = load_checkpoint(run / "checkpoint.pt")
+    del state["hparams"]["config"]["transpose"]
+    save_checkpoint(old / "checkpoint.pt", state)
+    assert TrainedModel(old).config.transpose == 0
+    assert midi("train", "--examples-path", examples, "--run-dir", old, "--num-steps", state["step"] + 1,
+                "--no-progress") == 0
+    assert "resuming from" in capsys.readouterr().out
+    assert load_checkpoint(old / "checkpoint.pt")["hparams"]["config"]["transpose"] == 0
 
 
 def test_resuming_with_other_shapes_fails_with_one_line(run, examples, capsys):
@@ -190,6 +245,25 @@ def test_attribute_vectors_are_cached_and_recomputed_when_the_examples_change(ru
     assert len(outputs(tmp_path / "out")) == 3
 
 
+def test_attribute_vectors_are_recomputed_for_a_model_retrained_to_the_same_step(examples, tmp_path):
+    run_dir = tmp_path / "run"
+
+    def vectors():
+        assert midi("attribute", "--run-dir", run_dir, "--examples-path", examples, "--attribute", "note_density",
+                    "--input-midi", examples / "song02.mid", "--output-dir", tmp_path / "out") == 0
+        with np.load(run_dir / "attributes.npz") as cached:
+            return str(cached["key"]), cached["vector/note_density"]
+
+    train_tiny(examples, run_dir)
+    key, vector = vectors()
+    state = load_checkpoint(run_dir / "checkpoint.pt")  # as if trained again: the same config and step, other weights
+    state["model"] = {name: weights + 0.5 * torch.randn_like(weights) if weights.is_floating_point() else weights
+                      for name, weights in state["model"].items()}
+    save_checkpoint(run_dir / "checkpoint.pt", state)
+    new_key, new_vector = vectors()
+    assert new_key != key and not np.allclose(new_vector, vector)
+
+
 def test_train_example_uses_the_bundled_melodies(tmp_path, capsys):
     assert midi("train", "--example", "--run-dir", tmp_path, "--num-steps", 1, "--hparams", TINY,
                 "--val-every", 1, "--no-progress") == 0
@@ -202,14 +276,10 @@ def test_train_example_uses_the_bundled_melodies(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["sample", "--run-dir", "{tmp}", "--output-dir", "{tmp}/out"], "{tmp}: no trained model here"),
-    (["sample", "--run-dir", "{run}", "-n", "0", "--output-dir", "{tmp}/out"], "number of samples must be at least 1"),
-    (["sample", "--run-dir", "{run}", "--temperature", "-1", "--output-dir", "{tmp}/out"],
-     "temperature must be >= 0"),
     (["interpolate", "--run-dir", "{run}", "--input-midi-1", "{tmp}/none.mid", "--input-midi-2", "{tmp}/none.mid",
       "--output-dir", "{tmp}/out"], "{tmp}/none.mid"),
     (["evaluate", "--run-dir", "{run}", "--examples-path", "{tmp}/missing"], "{tmp}/missing: not a folder"),
     (["train", "--run-dir", "{tmp}/new", "--examples-path", "{tmp}"], "name a config"),
-    (["train", "--example", "--run-dir", "{tmp}/new", "--num-steps", "0"], "num_steps must be at least 1, got 0"),
     (["train", "--config", "cat-mel_2bar_big", "--run-dir", "{run}", "--examples-path", "{tmp}"],
      "z_size: checkpoint has 8, now 512"),
 ])

@@ -59,13 +59,23 @@ def test_fluidsynth_gets_the_soundfont_named_by_the_environment(tmp_path, monkey
         render.synthesize(melody())
 
 
-def test_save_midis_names_files_like_magenta_and_never_overwrites(tmp_path, monkeypatch):
+def test_output_files_are_named_like_magenta_and_never_overwrite(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "has_fluidsynth", lambda: False)
-    first = render.save_midis([melody(), melody((50, 52))], tmp_path, "model_sample", png=True, wav=True)
-    second = render.save_midis([melody(), melody((50, 52))], tmp_path, "model_sample")
-    assert [p.suffix for p in first] == [".mid", ".mid", ".png", ".wav", ".png", ".wav"]
-    assert first[0].name.startswith("model_sample_") and first[1].name.endswith("-002-of-002.mid")
-    assert len(set(first + second)) == 8 and all(p.exists() for p in first + second)
-    assert [n.pitch for n in pretty_midi.PrettyMIDI(str(first[1])).instruments[0].notes] == [50, 52]
+    first = render.OutputFiles(tmp_path, "model_sample", 2, png=True, wav=True)
+    written = [first.write(melody()), first.write(melody((50, 52)))]
+    assert [[p.suffix for p in paths] for paths in written] == [[".mid", ".png", ".wav"]] * 2
+    assert written[0][0].name.startswith("model_sample_") and written[1][0].name.endswith("-002-of-002.mid")
+    assert first.summary() == f"2 MIDI files, 2 piano rolls (.png), 2 WAV files written to {tmp_path}"
+    second = render.OutputFiles(tmp_path, "model_sample", 2)
+    again = [second.write(melody()), second.write(melody())]
+    paths = [p for group in written + again for p in group]
+    assert len(set(paths)) == 8 and all(p.exists() for p in paths)
+    assert [n.pitch for n in pretty_midi.PrettyMIDI(str(written[1][0])).instruments[0].notes] == [50, 52]
+    assert second.summary() == f"2 MIDI files written to {tmp_path}"
     with pytest.raises(UserError, match="not a folder"):
-        render.save_midis([melody()], first[0], "x")
+        render.OutputFiles(written[0][0], "x", 1)
+
+
+def test_output_numbers_are_as_wide_as_the_count(tmp_path):
+    outputs = render.OutputFiles(tmp_path, "many", 12345)
+    assert outputs.write(melody())[0].name.endswith("-00001-of-12345.mid")
