@@ -11,15 +11,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from engine import distributed
 from engine.checkpoint import check_compatible, load_checkpoint
 from engine.errors import UserError
-from engine.trainer import TrainConfig, Trainer, run_training
+from engine.trainer import TrainConfig, Trainer, run_training, seed_everything
 from symbolic.configs import MusicVAEConfig, get_config, parse_hparams
 from symbolic.converters import converter_from_spec
 from symbolic.datasets import load_or_prepare
+from symbolic.evaluate import validation_verdicts
 from symbolic.models.music_vae import MusicVAE
 from symbolic.trained_model import CHECKPOINT_NAME, PREPARED_DIR, config_from_hparams, run_hparams
 
@@ -30,10 +32,22 @@ DEFAULT_NUM_STEPS = 200_000  # Magenta's music_vae_train default
 EXAMPLE_DATA = Path(__file__).parent / "data" / "melodies"
 EXAMPLE_CONFIG = "cat-mel_2bar_small"
 # Scheduled sampling off: Magenta's schedule feeds back < 1% of tokens in the first 2000 steps, so it would only cost
-# time (its decoder steps one token at a time); a higher learning rate than Magenta's 1e-3 for a short run.
+# time (its decoder steps one token at a time); a higher learning rate than Magenta's 1e-3 for a short run. The KL
+# weight rises to max_beta within the run (Magenta's beta_rate=0.99999 takes 200k steps: after 1000 it is 0.002 and
+# samples from the prior land where the decoder never trained), with 48 free bits as in Magenta's big configs.
 EXAMPLE_HPARAMS = ("z_size=64,enc_rnn_size=[128],dec_rnn_size=[128,128],batch_size=64,learning_rate=3e-3,"
-                   "sampling_schedule=constant,sampling_rate=0")
-EXAMPLE_NUM_STEPS = 1000
+                   "sampling_schedule=constant,sampling_rate=0,free_bits=48,max_beta=0.5")
+EXAMPLE_NUM_STEPS = 3000
+
+
+def beta_rate_for(num_steps: int) -> float:
+    """The beta_rate whose KL weight reaches 99% of max_beta halfway through a run of ``num_steps`` steps."""
+    return 0.01 ** (2 / num_steps)
+
+
+def example_hparams(num_steps: int) -> str:
+    """The example model's overrides for a run of ``num_steps`` steps (the KL schedule scales with the run)."""
+    return f"{EXAMPLE_HPARAMS},beta_rate={beta_rate_for(num_steps):.8g}"
 
 
 def resolve_config(run_dir: str | os.PathLike, config_name: str | None,
@@ -56,10 +70,13 @@ def resolve_config(run_dir: str | os.PathLike, config_name: str | None,
 def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_name: str | None = None,
           hparams: str | None = None, num_steps: int = DEFAULT_NUM_STEPS, val_every: int = 1000,
           checkpoint_every: int = 500, log_every: int = 50, device: str = "auto", workers: int | None = None,
-          progress: bool = True) -> list[dict[str, Any]]:
+          progress: bool = True, seed: int = 0, wait: bool = False) -> list[dict[str, Any]]:
     """Train (or resume) the run in ``run_dir`` until ``num_steps`` optimizer steps in all; returns the logged rows.
 
-    Validation runs every ``val_every`` steps on the examples' validation split (held-out files), when it has any.
+    Validation runs every ``val_every`` steps and at the end on the examples' validation split (held-out files), when
+    it has any; the training split is transposed at random by up to ``config.transpose`` semitones.
+    ``seed`` fixes the initial weights and the training order, so identical calls give identical models; ``wait``
+    waits for another process training in ``run_dir`` to finish instead of failing.
     """
     for flag, value in (("num_steps", num_steps), ("val_every", val_every), ("checkpoint_every", checkpoint_every)):
         if value < 1:
@@ -77,7 +94,13 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
     train_config = TrainConfig(
         run_dir=str(run_dir), max_steps=num_steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
         grad_clip=config.grad_clip, device=device, log_every=log_every, val_every=val_every,
-        checkpoint_every=checkpoint_every, progress=progress)
-    trainer = Trainer(MusicVAE(config), dataset.split("train"), dataset.split("validation"), train_config,
-                      hparams=run_hparams(name, config), lr_lambda=config.lr_lambda)
-    return run_training(trainer)
+        checkpoint_every=checkpoint_every, progress=progress, seed=seed, wait=wait)
+    seed_everything(seed)  # before building the model: its initial weights come from the global RNGs
+    trainer = Trainer(MusicVAE(config), dataset.split("train", transpose=config.transpose), dataset.split("validation"),
+                      train_config, hparams=run_hparams(name, config), lr_lambda=config.lr_lambda)
+    rows = run_training(trainer)
+    if main:
+        splits = [np.load(dataset.result.split_path(split), mmap_mode="r") for split in ("train", "validation")]
+        for line in validation_verdicts(rows, *splits, config.depths):
+            tqdm.write(line)
+    return rows
