@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -103,15 +104,18 @@ class PrepareResult:
         """Where a file of the input folder is, to name it to the user."""
         return self.input_dir / rel if self.input_dir else rel
 
+    def unreadable_lines(self) -> list[str]:
+        """Each unreadable file (up to ``MAX_NAMED``) with its reason, as the audio side names its skipped files."""
+        lines = [f"skipped {self.source_path(rel)}: {self.skipped[rel]}" for rel in self.unreadable[:MAX_NAMED]]
+        if len(self.unreadable) > MAX_NAMED:
+            lines.append(f"and {len(self.unreadable) - MAX_NAMED} more unreadable files")
+        return lines
+
     def summary(self) -> list[str]:
-        """Lines for the end of a run: files read and used, each unreadable file (up to ``MAX_NAMED``) with its
-        reason as the audio side names them, one count per skip reason, windows per split."""
+        """Lines for the end of a run: files read and used, one count per skip reason, windows per split."""
         used = sum(self.files.values())
         cache = f" (cache: {self.report.summary()})" if self.report else ""
         lines = [f"{self.files_found} MIDI files read: {used} used, {len(self.skipped)} skipped{cache}"]
-        lines += [f"skipped {self.source_path(rel)}: {self.skipped[rel]}" for rel in self.unreadable[:MAX_NAMED]]
-        if len(self.unreadable) > MAX_NAMED:
-            lines.append(f"and {len(self.unreadable) - MAX_NAMED} more unreadable files")
         for key, count in Counter(reason_key(r) for r in self.skipped.values()).most_common():
             lines.append(f"  skipped ({key}): {count}")
         lines.append(f"{self.spec['kind']} windows: " + ", ".join(f"{s} {self.windows[s]}" for s in SPLITS)
@@ -196,7 +200,8 @@ def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str 
             workers: int | None = None, progress: bool = True) -> PrepareResult:
     """Convert every MIDI file under ``input_dir`` into ``output_dir``, reusing what is already there.
 
-    Raises UserError (after writing ``prepared.json``, which holds every file's reason) when no file gives a window.
+    Names the unreadable files on stderr; raises UserError (after writing ``prepared.json``, which holds every
+    file's reason) when no file gives a window.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if output_dir.resolve() == input_dir.resolve():
@@ -233,6 +238,8 @@ def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str 
         "input_dir": str(input_dir.resolve()), "files_found": result.files_found, "windows": result.windows,
         "files": result.files, "skipped": result.skipped, "unreadable": result.unreadable, "stats": result.stats,
         "note": note})
+    for line in result.unreadable_lines():  # on stderr, where the audio side names its skipped files
+        print(line, file=sys.stderr)
     result.check_usable()
     return result
 

@@ -53,9 +53,10 @@ def test_prepare_skips_bad_files_with_reasons(midi_dir, tmp_path, capsys):
     summary = "\n".join(result.summary())
     assert "skipped (corrupt): 2" in summary and "skipped (drum-only): 1" in summary
     assert "skipped (meter): 1" in summary
-    assert f"skipped {midi_dir / 'empty.midi'}: corrupt: empty file (0 bytes)\n" in summary
-    assert f"skipped {midi_dir / 'corrupt.mid'}: corrupt: " in summary
-    assert "beat.mid" not in summary  # content skips are counted, not named
+    named = "\n".join(result.unreadable_lines())
+    assert f"skipped {midi_dir / 'empty.midi'}: corrupt: empty file (0 bytes)" in named.splitlines()
+    assert f"skipped {midi_dir / 'corrupt.mid'}: corrupt: " in named
+    assert "beat.mid" not in summary + named  # content skips are counted, not named
     recorded = json.loads((tmp_path / "out" / PREPARED_NAME).read_text())
     assert recorded["skipped"] == result.skipped
     assert recorded["stats"]["windows"] == windows_of(dataset) > 0

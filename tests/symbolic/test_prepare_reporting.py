@@ -37,14 +37,14 @@ def broken_dir(tmp_path, write_midi, score_of, scale) -> Path:
 
 def test_unreadable_files_are_named_and_content_skips_counted(broken_dir, tmp_path, capsys):
     assert cli.main(prepare_args(broken_dir, tmp_path / "out")) == 0
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    named = [line for line in lines if line.startswith("skipped ")]
+    captured = capsys.readouterr()
+    out, lines, err_lines = captured.out, captured.out.splitlines(), captured.err.splitlines()
+    named = [line for line in err_lines if line.startswith("skipped ")]
     reasons = json.loads((tmp_path / "out" / PREPARED_NAME).read_text())["skipped"]
     first = [f"bad{i:02d}.mid" for i in range(MAX_NAMED)]
     assert named == [f"skipped {broken_dir / rel}: {reasons[rel]}" for rel in first]
     assert all(": corrupt: " in line for line in named)
-    assert lines[lines.index(named[-1]) + 1] == f"and {25 - MAX_NAMED} more unreadable files"
+    assert err_lines[err_lines.index(named[-1]) + 1] == f"and {25 - MAX_NAMED} more unreadable files"
     assert "  skipped (corrupt): 25" in lines and "  skipped (drum-only): 3" in lines
     assert "beat0.mid" not in out
     assert "29 MIDI files read: 1 used, 28 skipped" in out
@@ -65,10 +65,12 @@ def test_prepare_with_no_window_fails_naming_folder_and_reasons(tmp_path, write_
     write_midi(folder / "beat.mid", score_of([(0, True, [(36, 0, 1)])]))
     out = tmp_path / "out"
     assert cli.main(prepare_args(folder, out)) == 2
-    err = capsys.readouterr().err
-    assert err == (f"error: {folder}: none of the 4 MIDI files gave a melody window; commonest reasons: "
+    err = capsys.readouterr().err.splitlines()
+    assert err[:3] == [f"skipped {folder / f'bad{i}.mid'}: " + json.loads((out / PREPARED_NAME).read_text())
+                       ["skipped"][f"bad{i}.mid"] for i in range(3)]  # the unreadable files are named first
+    assert err[3] == (f"error: {folder}: none of the 4 MIDI files gave a melody window; commonest reasons: "
                    f"corrupt (3, e.g. bad0.mid), drum-only (1, e.g. beat.mid); every file's reason: "
-                   f"{out / PREPARED_NAME}\n")
+                   f"{out / PREPARED_NAME}")
     assert json.loads((out / PREPARED_NAME).read_text())["skipped"]["beat.mid"] == "drum-only"
 
 
