@@ -23,9 +23,29 @@ QUARTERS_PER_BAR = 4
 SAMPLING_SCHEDULES = ("constant", "exponential", "inverse_sigmoid")
 
 
+class ConfigFields:
+    """Checkpoint serialisation shared by the model config dataclasses; ``what`` names the kind in messages."""
+
+    what = "config"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able copy of every field, for checkpoints."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        """Inverse of to_dict; unknown keys are an error rather than silently dropped."""
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"unknown {cls.what} field(s): {', '.join(unknown)}")
+        return cls(**copy.deepcopy(values))
+
+
 @dataclass
-class MusicVAEConfig:
+class MusicVAEConfig(ConfigFields):
     """Hyperparameters of one MusicVAE; the defaults are Magenta's `lstm_models.get_default_hparams()`."""
+
+    what = "MusicVAE config"
 
     data: dict = field(default_factory=lambda: {"kind": "melody", "slice_bars": 2, "steps_per_quarter": 4})
     hierarchical: bool = False  # conductor LSTM emitting one embedding per bar, each bar decoded separately
@@ -59,12 +79,12 @@ class MusicVAEConfig:
         if not isinstance(self.data, dict) or self.data.get("kind") not in TRACK_DEPTHS:
             return [f"data must be a converter spec whose kind is one of {sorted(TRACK_DEPTHS)}, got {self.data!r}"]
         checks = [
-            (_positive_int(self.data.get("slice_bars")), "data.slice_bars must be a positive integer"),
-            (_positive_int(self.data.get("steps_per_quarter")), "data.steps_per_quarter must be a positive integer"),
-            (_positive_int(self.z_size), "z_size must be a positive integer"),
-            (_sizes(self.enc_rnn_size), "enc_rnn_size must be a non-empty list of positive integers"),
-            (_sizes(self.dec_rnn_size), "dec_rnn_size must be a non-empty list of positive integers"),
-            (_sizes(self.conductor_rnn_size) if self.hierarchical else self.conductor_rnn_size == [],
+            (positive_int(self.data.get("slice_bars")), "data.slice_bars must be a positive integer"),
+            (positive_int(self.data.get("steps_per_quarter")), "data.steps_per_quarter must be a positive integer"),
+            (positive_int(self.z_size), "z_size must be a positive integer"),
+            (sizes_list(self.enc_rnn_size), "enc_rnn_size must be a non-empty list of positive integers"),
+            (sizes_list(self.dec_rnn_size), "dec_rnn_size must be a non-empty list of positive integers"),
+            (sizes_list(self.conductor_rnn_size) if self.hierarchical else self.conductor_rnn_size == [],
              "conductor_rnn_size must be a non-empty list of positive integers for hierarchical models "
              "and [] for flat ones"),
             (not self.roll_input or all(d & (d - 1) == 0 for d in self.depths),
@@ -79,11 +99,11 @@ class MusicVAEConfig:
              "an exponential sampling_rate must be in (0, 1)"),
             (self.sampling_schedule != "inverse_sigmoid" or self.sampling_rate >= 1,
              "an inverse_sigmoid sampling_rate must be >= 1"),
-            (_positive_int(self.batch_size), "batch_size must be a positive integer"),
+            (positive_int(self.batch_size), "batch_size must be a positive integer"),
             (0 <= self.min_learning_rate <= self.learning_rate, "need 0 <= min_learning_rate <= learning_rate"),
             (self.learning_rate > 0 and 0 < self.decay_rate <= 1, "need learning_rate > 0 and decay_rate in (0, 1]"),
             (self.grad_clip > 0, "grad_clip must be > 0"),
-            (self.transpose == 0 or _positive_int(self.transpose) and self.transpose < MELODY_PITCHES,
+            (self.transpose == 0 or positive_int(self.transpose) and self.transpose < MELODY_PITCHES,
              f"transpose must be a whole number of semitones in [0, {MELODY_PITCHES - 1}]"),
             (self.transpose == 0 or self.data["kind"] != "drums",
              "transpose needs melody-type tracks; drums have none"),
@@ -125,26 +145,14 @@ class MusicVAEConfig:
         lr = (self.learning_rate - self.min_learning_rate) * self.decay_rate ** step + self.min_learning_rate
         return lr / self.learning_rate
 
-    # ------------------------------------------------------------------------------------ serialisation
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able copy of every field, for checkpoints."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> MusicVAEConfig:
-        """Inverse of to_dict; unknown keys are an error rather than silently dropped."""
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown MusicVAE config field(s): {', '.join(unknown)}")
-        return cls(**copy.deepcopy(values))
 
 
-def _positive_int(value: Any) -> bool:
+def positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _sizes(value: Any) -> bool:
-    return isinstance(value, list) and len(value) > 0 and all(_positive_int(v) for v in value)
+def sizes_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 0 and all(positive_int(v) for v in value)
 
 
 MEL_2BAR_DATA = {"kind": "melody", "slice_bars": 2, "steps_per_quarter": 4, "program_range": [0, 31]}

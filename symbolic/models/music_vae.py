@@ -14,31 +14,14 @@ Loss: summed cross-entropy + β·max(KL − free_bits·ln 2, 0), β and schedule
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.trainer import StepOutput
 from symbolic.configs import MusicVAEConfig
+from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, slerp
 from symbolic.models.lstm_parts import BidirectionalLstmEncoder, CategoricalLstmDecoder, Conductor, small_linear
-
-LN2 = math.log(2.0)
-
-
-def gaussian_kl(mu: Tensor, sigma: Tensor) -> Tensor:
-    """KL(N(μ, σ²) ‖ N(0, I)) in nats per sequence: [B, z_size] -> [B]."""
-    return (0.5 * (mu ** 2 + sigma ** 2) - torch.log(sigma) - 0.5).sum(dim=-1)
-
-
-def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation between vectors a and b [D] at fractions t [n] -> [n, D]."""
-    omega = torch.arccos(F.cosine_similarity(a, b, dim=0).clamp(-1.0, 1.0))
-    t = t.unsqueeze(1)
-    if torch.sin(omega) < 1e-6:  # (anti)parallel: the great circle is undefined, interpolate linearly
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
 class MusicVAE(nn.Module):
@@ -67,7 +50,7 @@ class MusicVAE(nn.Module):
         logits = self.decoder_logits(x, z, sampling_prob)
         r_loss = self._reconstruction_loss(logits, x)
         kl = gaussian_kl(mu, sigma)
-        kl_cost = (kl - cfg.free_bits * LN2).clamp(min=0.0)
+        kl_cost = kl_above_free_bits(kl, cfg.free_bits)
         beta = cfg.beta(step)
         loss = r_loss.mean() + beta * kl_cost.mean()
         metrics = {
@@ -82,10 +65,7 @@ class MusicVAE(nn.Module):
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """z = μ + σ·ε, posterior mean μ and scale σ (Magenta's order), each [B, z_size], of x [B, T, tracks]."""
-        h = self.encoder(self._encoder_input(self._check(x)))
-        mu = self.mu(h).float()  # float32 even under autocast: the KL term needs the precision
-        sigma = F.softplus(self.sigma(h).float())
-        return mu + sigma * torch.randn_like(sigma), mu, sigma
+        return gaussian_posterior(self.encoder(self._encoder_input(self._check(x))), self.mu, self.sigma)
 
     def decoder_logits(self, x: Tensor, z: Tensor, sampling_prob: float = 0.0) -> list[Tensor]:
         """Per-track logits [B, T, depth] for x given z, fed x shifted right (zeros first).

@@ -39,6 +39,16 @@ def scale_line(first_step: int, bars: int, pitch: int = 60) -> list[tuple[int, i
     return [(pitch + i % 24, first_step + 4 * i, first_step + 4 * i + 4) for i in range(4 * bars)]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy machine their synchronisation costs 10-50x."""
+    import torch  # here, not at the top: the data-layer tests run without torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def fixture_files() -> list[Path]:
     return sorted(FIXTURES.glob("*.mid"))

@@ -17,7 +17,7 @@ from engine.trainer import TrainConfig
 from symbolic import cli, train
 from symbolic.models.music_vae import MusicVAE
 from symbolic.trained_model import TrainedModel
-from tests.symbolic.test_music_vae_commands import TINY, examples, midi, one_thread, run  # noqa: F401 (fixtures)
+from tests.symbolic.test_music_vae_commands import TINY, examples, midi, run  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
 

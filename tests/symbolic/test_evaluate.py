@@ -4,21 +4,12 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import music_composer
 from engine.checkpoint import load_checkpoint
 from symbolic.configs import get_config
 from symbolic.evaluate import baselines, verdicts
 from symbolic.train import EXAMPLE_DATA, EXAMPLE_NUM_STEPS, beta_rate_for, example_hparams
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_baselines_by_hand():

@@ -11,15 +11,6 @@ from symbolic.models.lstm_parts import CategoricalLstmDecoder
 from symbolic.models.music_vae import MusicVAE, gaussian_kl, slerp
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine waiting for them dominates."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def shrunk(name: str, extra: str = "") -> MusicVAEConfig:
     """The named config with every LSTM layer (layer counts kept) and z cut to 8 units."""
     c = get_config(name)

@@ -21,15 +21,6 @@ TINY_HIER = "z_size=8,enc_rnn_size=[16],dec_rnn_size=[16],conductor_rnn_size=[8]
 N_FILES = 14  # enough files for held-out splits (>= 10)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine their synchronisation costs 10-50x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def midi(*argv) -> int:
     """Run `music-composer midi ARGV` in this process."""
     return music_composer.main(["midi", *map(str, argv)])
