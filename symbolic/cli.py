@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.arguments import device_name, number, positive_int
 from engine.errors import UserError
+from engine.paths import check_writable_folder
 from symbolic.converters import CONVERTERS, converter_from_spec
 from symbolic.prepare import prepare
 
@@ -38,17 +38,6 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
     """--device, the same in every command that runs a model."""
     parser.add_argument("--device", type=device_name, default="auto",
                         help="auto (CUDA when available, else CPU), cpu, mps, cuda or cuda:N")
-
-
-def check_writable_folder(folder: Path, flag: str) -> None:
-    """Fail before any work starts when ``folder`` cannot be a folder this process writes in."""
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{flag} {folder}: is a file, not a folder")
-    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise UserError(f"{flag} {folder}: cannot be created, {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {folder}: cannot write in {existing} (permission denied)")
 
 
 CONVERTER_OPTIONS = ("slice_bars", "steps_per_quarter", "steps_per_bar", "program_range", "pitch_range",

@@ -18,8 +18,9 @@ import torch
 from tqdm import tqdm
 
 from engine.arguments import finite_float, number, positive_int, seed_value
+from engine.paths import check_writable_folder
 from symbolic.attributes import ATTRIBUTES, apply_attribute, attribute_vectors
-from symbolic.cli import add_device_option, check_writable_folder, temperature
+from symbolic.cli import add_device_option, temperature
 from symbolic.configs import list_configs
 from symbolic.evaluate import EVAL_BATCH_SIZE, evaluate_run, verdicts
 from symbolic.render import OutputFiles

@@ -64,9 +64,9 @@ def test_prepare_output_must_be_a_folder_it_can_create(examples, tmp_path, capsy
     a_file.write_text("x")
     source = ["prepare", "--converter", "melody", "--input", examples, "--no-progress", "--output"]
     assert midi(*source, a_file) == 2
-    assert capsys.readouterr().err == f"error: --output {a_file}: is a file, not a folder\n"
+    assert capsys.readouterr().err == f"error: --output {a_file} is a file, not a folder; give a folder\n"
     assert midi(*source, a_file / "prepared") == 2
-    assert capsys.readouterr().err == f"error: --output {a_file / 'prepared'}: cannot be created, {a_file} is a file\n"
+    assert capsys.readouterr().err == f"error: cannot write --output {a_file / 'prepared'}: {a_file} is not a folder\n"
 
 
 def test_read_only_folders_are_refused_before_any_work(run, examples, tmp_path, monkeypatch, capsys):
@@ -75,17 +75,16 @@ def test_read_only_folders_are_refused_before_any_work(run, examples, tmp_path, 
     deny_writes(monkeypatch, read_only)
     assert midi(*train_args(examples, read_only / "run", "--num-steps", 1)) == 2
     assert capsys.readouterr().err == \
-        f"error: --run-dir {read_only / 'run'}: cannot write in {read_only} (permission denied)\n"
+        f"error: cannot write --run-dir {read_only / 'run'}: {read_only} is not writable\n"
     assert not (read_only / "run").exists()  # nothing prepared, nothing trained
     monkeypatch.setattr(TrainedModel, "__init__", interrupt)  # the model is not even loaded
     assert midi("sample", "--run-dir", run, "--output-dir", read_only) == 2
-    assert capsys.readouterr().err == f"error: --output-dir {read_only}: cannot write in {read_only} " \
-                                      "(permission denied)\n"
+    assert capsys.readouterr().err == f"error: cannot write --output-dir {read_only}: {read_only} is not writable\n"
     a_file = tmp_path / "file"
     a_file.write_text("x")
     assert midi("reconstruct", "--run-dir", run, "--input-midi", examples / "song00.mid", "--output-dir",
                 a_file / "out") == 2
-    assert capsys.readouterr().err == f"error: --output-dir {a_file / 'out'}: cannot be created, {a_file} is a file\n"
+    assert capsys.readouterr().err == f"error: cannot write --output-dir {a_file / 'out'}: {a_file} is not a folder\n"
 
 
 ATTRIBUTE = ["attribute", "--run-dir", "{tmp}/run", "--examples-path", "{tmp}/ex", "--attribute", "note_density",
