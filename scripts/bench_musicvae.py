@@ -69,7 +69,7 @@ def train_and_evaluate(name: str, hparams: str, prepared: Path, run_dir: Path, c
     started = time.monotonic()
     metrics = evaluate_model(model, test, temperature=0.0)
     majority = np.bincount(test.reshape(-1)).max() / test.size
-    metrics.update(baselines(model.example_windows(prepared, "train", progress=False), test, model.config.depths))
+    metrics.update(baselines(model.example_windows(prepared, "train", progress=False), test, model.config))
     if samples:
         quality = sample_quality(model, test, samples)
         metrics.update(sample_overlap=quality["overlap"], sample_ceiling=quality["ceiling"],

@@ -120,8 +120,8 @@ def default_adders(argv: Sequence[str]) -> tuple[CommandAdder, ...]:
     """Every `midi` command; `prepare` alone skips loading the model commands, so it never imports torch."""
     if list(argv[:1]) == ["prepare"]:
         return (add_commands,)
-    from symbolic.music_vae_cli import add_commands as add_music_vae_commands
-    return (add_commands, add_music_vae_commands)
+    from symbolic.commands import add_commands as add_model_commands
+    return (add_commands, add_model_commands)
 
 
 def main(argv: Sequence[str] | None = None, adders: Sequence[CommandAdder] | None = None) -> int:

@@ -1,12 +1,13 @@
-"""Held-out metrics of a trained MusicVAE, as the paper reports them.
+"""Held-out metrics of a trained model of any family, beside the trivial baselines of its family.
 
-Teacher-forced ``accuracy`` (each step given the true previous token, z drawn from the posterior) and
+Each family's model reports its own metrics (``model.evaluate``) and its family its baselines and verdicts
+(``symbolic.families``). For MusicVAE, as the paper reports them: teacher-forced ``accuracy`` (each step given the true previous token, z drawn from the posterior) and
 ``sampled_accuracy`` (the model decodes freely from the posterior mean, each step fed its own previous output), both
 the fraction of steps whose token matches the data, overall and per bar; ``r_loss`` (nats per sequence), ``kl_bits``
 and ``elbo`` (nats per sequence). Beside them the trivial baselines a model must beat to have learned anything:
 ``always_hold_accuracy`` (predict "no event" at every step: hold for melodies, no hit for drums) and ``unigram_nll``
 (nats per sequence of each track's token frequencies in the training files, to compare with ``-elbo``). With
-``samples``, prior samples are compared with the split's windows by ``symbolic.sample_quality``.
+``samples``, prior samples (of any family) are compared with the split's windows by ``symbolic.sample_quality``.
 """
 from __future__ import annotations
 
@@ -18,13 +19,12 @@ import torch
 from tqdm import tqdm
 
 from engine.errors import UserError
-from symbolic.converters.base import seconds_per_step
-from symbolic.models.music_vae import LN2
+from symbolic.configs import ModelConfig
+from symbolic.families import family_of
 from symbolic.sample_quality import compare
 from symbolic.trained_model import DEFAULT_TEMPERATURE, TrainedModel, check_temperature
 
 EVAL_BATCH_SIZE = 256
-NO_EVENT = 0  # the class of "nothing new at this step" in every MusicVAE track: hold (melody), no hit (drums)
 
 
 def evaluate_model(model: TrainedModel, windows: np.ndarray, temperature: float = 0.0,
@@ -42,25 +42,14 @@ def evaluate_model(model: TrainedModel, windows: np.ndarray, temperature: float 
     return {**means, "n_sequences": len(windows)}
 
 
-def baselines(train_windows: np.ndarray, windows: np.ndarray, depths: tuple[int, ...]) -> dict[str, float]:
-    """Trivial predictors scored on ``windows`` [N, T, n_tracks]: always "no event", and the unigram model of
-    ``train_windows`` (add-one smoothed token frequencies per track), in nats per sequence."""
-    nll = 0.0
-    for track, depth in enumerate(depths):
-        counts = np.bincount(np.asarray(train_windows[..., track]).ravel(), minlength=depth) + 1.0
-        log_p = np.log(counts / counts.sum())
-        nll += float(-log_p[np.asarray(windows[..., track], np.int64)].sum(axis=1).mean())
-    return {"always_hold_accuracy": float((np.asarray(windows) == NO_EVENT).mean()), "unigram_nll": nll}
+def baselines(train_windows: np.ndarray, windows: np.ndarray, config: ModelConfig) -> dict[str, float]:
+    """The trivial predictors of the config's family, fitted on ``train_windows`` and scored on ``windows``."""
+    return family_of(config).baselines(train_windows, windows, config)
 
 
-def verdicts(metrics: dict[str, Any]) -> list[str]:
+def verdicts(metrics: dict[str, Any], config: ModelConfig) -> list[str]:
     """One line per baseline saying whether the model beats it (``metrics`` holds the model's and the baselines')."""
-    accuracy, hold = metrics["accuracy"], metrics["always_hold_accuracy"]
-    nll, unigram = -metrics["elbo"], metrics["unigram_nll"]
-    lines = [f"accuracy {accuracy:.3f} vs {hold:.3f} for always predicting hold ({accuracy - hold:+.3f}): "
-             + ("the model beats it" if accuracy > hold else "the model has not learned more than that"),
-             f"-elbo {nll:.1f} vs {unigram:.1f} nats per sequence for the data's token frequencies: "
-             + ("the model beats it" if nll < unigram else "the model does not beat it")]
+    lines = family_of(config).verdicts(metrics)
     if "sample_overlap" in metrics:
         lines.append(f"prior samples overlap the data's features at {metrics['sample_overlap']:.2f} "
                      f"(two halves of the data: {metrics['sample_ceiling']:.2f}; 1 = alike)")
@@ -68,14 +57,14 @@ def verdicts(metrics: dict[str, Any]) -> list[str]:
 
 
 def validation_verdicts(rows: list[dict[str, Any]], train_windows: np.ndarray, val_windows: np.ndarray,
-                        depths: tuple[int, ...]) -> list[str]:
+                        config: ModelConfig) -> list[str]:
     """The verdicts of the last validation row a training run logged (none if it never validated)."""
-    row = next((r for r in reversed(rows) if "val/accuracy" in r), None)
+    row = next((r for r in reversed(rows) if any(key.startswith("val/") for key in r)), None)
     if row is None or not len(val_windows):
         return []
-    metrics = {"accuracy": row["val/accuracy"], "elbo": -(row["val/r_loss"] + row["val/kl_bits"] * LN2),
-               **baselines(train_windows, val_windows, depths)}
-    return [f"validation at step {row['step']}:"] + [f"  {line}" for line in verdicts(metrics)]
+    metrics = {key.removeprefix("val/"): value for key, value in row.items() if key.startswith("val/")}
+    metrics.update(baselines(train_windows, val_windows, config))
+    return [f"validation at step {row['step']}:"] + [f"  {line}" for line in verdicts(metrics, config)]
 
 
 def sample_quality(model: TrainedModel, windows: np.ndarray, n: int, temperature: float = DEFAULT_TEMPERATURE,
@@ -85,8 +74,7 @@ def sample_quality(model: TrainedModel, windows: np.ndarray, n: int, temperature
         raise UserError(f"comparing samples needs at least 4 real windows in the split, got {len(windows)}")
     torch.manual_seed(seed)
     samples = [midi for batch in model.sample_batches(n, temperature) for midi in batch]
-    seconds = model.config.seq_len * seconds_per_step(model.config.data["steps_per_quarter"])
-    return compare(samples, model.to_midi(windows), seconds, seed)
+    return compare(samples, model.to_midi(windows), model.converter.window_seconds, seed)
 
 
 def evaluate_run(run_dir: str | os.PathLike, examples_path: str | os.PathLike, split: str = "test",
@@ -98,10 +86,10 @@ def evaluate_run(run_dir: str | os.PathLike, examples_path: str | os.PathLike, s
     model = TrainedModel(run_dir, device)
     windows = model.example_windows(examples_path, split, progress=progress)
     metrics = evaluate_model(model, windows, temperature, batch_size, seed, progress)
-    metrics.update(baselines(model.example_windows(examples_path, "train", progress=False), windows,
-                             model.config.depths))
+    metrics.update(baselines(model.example_windows(examples_path, "train", progress=False), windows, model.config))
     if samples:
         quality = sample_quality(model, windows, samples, sample_temperature, seed)
         metrics.update({"sample_overlap": quality["overlap"], "sample_ceiling": quality["ceiling"],
                         "sample_features": quality["features"], "n_samples": samples})
-    return {"config": model.config_name, "step": model.step, "split": split, "temperature": temperature, **metrics}
+    return {"config": model.config_name, "family": model.config.family, "step": model.step, "split": split,
+            "temperature": temperature, **metrics, "verdicts": verdicts(metrics, model.config)}

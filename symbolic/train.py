@@ -1,4 +1,4 @@
-"""Training a named MusicVAE config on a MIDI folder or a prepared dataset, with the engine's Trainer.
+"""Training a named config of any model family on a MIDI folder or a prepared dataset, with the engine's Trainer.
 
 The run dir gets the checkpoint (its hparams hold the full config, see ``symbolic.trained_model``), the metrics logs
 and a cache of the examples converted for the model. A run dir that already has a checkpoint is resumed: the config
@@ -18,15 +18,13 @@ from engine import distributed
 from engine.checkpoint import check_compatible, load_checkpoint
 from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer, run_training, seed_everything
-from symbolic.configs import MusicVAEConfig, get_config, parse_hparams
+from symbolic.configs import ModelConfig, get_config, parse_hparams
 from symbolic.converters import converter_from_spec
 from symbolic.datasets import load_or_prepare
 from symbolic.evaluate import validation_verdicts
-from symbolic.models.music_vae import MusicVAE
+from symbolic.families import build_model
 from symbolic.trained_model import CHECKPOINT_NAME, PREPARED_DIR, config_from_hparams, run_hparams
 
-# Settings that define the model's parameter shapes or the meaning of its data: fixed for the life of a run.
-SHAPE_KEYS = ["data", "hierarchical", "z_size", "enc_rnn_size", "dec_rnn_size", "conductor_rnn_size", "roll_input"]
 DEFAULT_NUM_STEPS = 200_000  # Magenta's music_vae_train default
 # `midi train --example`: the bundled real melodies and a 2-bar melody model small enough to learn them on a CPU.
 EXAMPLE_DATA = Path(__file__).parent / "data" / "melodies"
@@ -51,7 +49,7 @@ def example_hparams(num_steps: int) -> str:
 
 
 def resolve_config(run_dir: str | os.PathLike, config_name: str | None,
-                   hparams: str | None) -> tuple[str, MusicVAEConfig]:
+                   hparams: str | None) -> tuple[str, ModelConfig]:
     """The config to train: the named one with ``hparams``, checked against (or, unnamed, taken from) a checkpoint."""
     path = Path(run_dir) / CHECKPOINT_NAME
     if not path.exists():
@@ -63,7 +61,10 @@ def resolve_config(run_dir: str | os.PathLike, config_name: str | None,
         name, config = saved_name, dataclasses.replace(saved, **parse_hparams(hparams or "", saved))
     else:
         name, config = config_name, get_config(config_name, hparams)
-    check_compatible(saved.to_dict(), config.to_dict(), SHAPE_KEYS, str(path))
+    if config.family != saved.family:
+        raise UserError(f"{path} holds a {saved.what} ({saved_name}); {name} is a {config.what}: "
+                        "train it in another run dir")
+    check_compatible(saved.to_dict(), config.to_dict(), list(config.shape_keys), str(path))
     return name, config
 
 
@@ -96,11 +97,11 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
         grad_clip=config.grad_clip, device=device, log_every=log_every, val_every=val_every,
         checkpoint_every=checkpoint_every, progress=progress, seed=seed, wait=wait)
     seed_everything(seed)  # before building the model: its initial weights come from the global RNGs
-    trainer = Trainer(MusicVAE(config), dataset.split("train", transpose=config.transpose), dataset.split("validation"),
+    trainer = Trainer(build_model(config), dataset.split("train", transpose=config.transpose), dataset.split("validation"),
                       train_config, hparams=run_hparams(name, config), lr_lambda=config.lr_lambda)
     rows = run_training(trainer)
     if main:
         splits = [np.load(dataset.result.split_path(split), mmap_mode="r") for split in ("train", "validation")]
-        for line in validation_verdicts(rows, *splits, config.depths):
+        for line in validation_verdicts(rows, *splits, config):
             tqdm.write(line)
     return rows

@@ -1,7 +1,8 @@
-"""A trained MusicVAE loaded from its run dir (Magenta's TrainedModel): MIDI files in, pretty_midi objects out.
+"""A trained model of any family loaded from its run dir (Magenta's TrainedModel): MIDI in, pretty_midi out.
 
-A run dir holds the engine checkpoint, whose ``hparams`` carry the config name and the full config dict, so the
-model is rebuilt from the run dir alone. A MIDI file is encoded through the config's converter; a file may hold
+A run dir holds the engine checkpoint, whose ``hparams`` carry the config name, its family and the full config dict,
+so the model is rebuilt from the run dir alone (a checkpoint without a family is a MusicVAE's, from before there
+were others). Operations a family does not have (interpolating with a language model) fail with one line. A MIDI file is encoded through the config's converter; a file may hold
 several windows (e.g. a song gives one 2-bar window per bar), and encoding uses the first one, saying so.
 """
 from __future__ import annotations
@@ -21,11 +22,11 @@ from tqdm import tqdm
 from engine.checkpoint import load_checkpoint
 from engine.device import select_device
 from engine.errors import UserError
-from symbolic.configs import MusicVAEConfig
+from symbolic.configs import ModelConfig, config_from_dict
 from symbolic.converters import converter_from_spec
 from symbolic.datasets import load_or_prepare
 from symbolic.midi_io import read_score
-from symbolic.models.music_vae import MusicVAE
+from symbolic.families import build_model, require
 from symbolic.prepare import SPLITS
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -35,17 +36,17 @@ DEFAULT_TEMPERATURE = 0.5  # Magenta's music_vae_generate default
 SAMPLE_BATCH_SIZE = 256  # prior samples decoded at once
 
 
-def run_hparams(config_name: str, config: MusicVAEConfig) -> dict[str, Any]:
+def run_hparams(config_name: str, config: ModelConfig) -> dict[str, Any]:
     """What a run's checkpoint stores as ``hparams``: enough to rebuild the model."""
-    return {"config_name": config_name, "config": config.to_dict()}
+    return {"config_name": config_name, "family": config.family, "config": config.to_dict()}
 
 
-def config_from_hparams(hparams: Any, source: str) -> tuple[str, MusicVAEConfig]:
+def config_from_hparams(hparams: Any, source: str) -> tuple[str, ModelConfig]:
     """The config name and config stored by ``run_hparams`` in the checkpoint ``source``."""
-    if not isinstance(hparams, dict) or "config" not in hparams:
-        raise UserError(f"{source}: not a MusicVAE checkpoint (its hparams hold no model config)")
+    if not isinstance(hparams, dict) or not isinstance(hparams.get("config"), dict):
+        raise UserError(f"{source}: not a checkpoint of a MIDI model (its hparams hold no model config)")
     try:
-        return hparams.get("config_name", "unnamed"), MusicVAEConfig.from_dict(hparams["config"])
+        return hparams.get("config_name", "unnamed"), config_from_dict(hparams.get("family"), hparams["config"])
     except UserError as e:
         raise UserError(f"{source}: {e}") from e
 
@@ -69,7 +70,7 @@ class TrainedModel:
         state = load_checkpoint(path, map_location=self.device)
         self.config_name, self.config = config_from_hparams(state.get("hparams"), str(path))
         self.step: int = state["step"]
-        self.model = MusicVAE(self.config).to(self.device)
+        self.model = build_model(self.config).to(self.device)
         try:
             self.model.load_state_dict(state["model"])
         except (RuntimeError, KeyError) as e:
@@ -88,7 +89,11 @@ class TrainedModel:
     @property
     def description(self) -> str:
         """E.g. "2-bar melody" for messages."""
-        return f"{self.config.data['slice_bars']}-bar {self.config.data['kind']}"
+        return self.config.description
+
+    def require(self, capability: str, command: str) -> None:
+        """A one-line error when this run's model cannot do ``capability``, which ``command`` needs."""
+        require(self.config, self.config_name, capability, command)
 
     # ------------------------------------------------------------------------------------------- inputs
     def windows(self, midi_path: str | os.PathLike) -> np.ndarray:
@@ -126,6 +131,7 @@ class TrainedModel:
     def encode_windows(self, windows: np.ndarray, batch_size: int = 256,
                        progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z, posterior mean μ and scale σ (Magenta's order), each [N, z_size], of windows [N, T, n_tracks]."""
+        self.require("encode", "encoding")
         parts = []
         with torch.no_grad():
             for start in tqdm(range(0, len(windows), batch_size), desc="encoding", unit="batch",
@@ -140,6 +146,7 @@ class TrainedModel:
 
     def decode_windows(self, z: torch.Tensor, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
         """Windows [N, T, n_tracks] decoded from latent codes z [N, z_size]."""
+        self.require("encode", "decoding latent codes")
         check_temperature(temperature)
         decoded = self.model.decode(z.to(self.device), self.config.seq_len, temperature)
         return decoded.cpu().numpy().astype(self.converter.dtype)
@@ -154,7 +161,7 @@ class TrainedModel:
 
     # ----------------------------------------------------------------------------------------- generate
     def sample(self, n: int, temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:
-        """n sequences decoded from latent codes drawn from the prior N(0, I)."""
+        """n sequences: decoded from latent codes drawn from the prior N(0, I), or a language model run freely."""
         return [midi for batch in self.sample_batches(n, temperature) for midi in batch]
 
     def sample_batches(self, n: int, temperature: float = DEFAULT_TEMPERATURE,
@@ -164,11 +171,17 @@ class TrainedModel:
             raise UserError(f"the number of samples must be at least 1, got {n}")
         check_temperature(temperature)
         sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
-        return (self.decode(torch.randn(size, self.config.z_size, device=self.device), temperature) for size in sizes)
+        return (self.to_midi(self._sample_windows(size, temperature)) for size in sizes)
+
+    def _sample_windows(self, n: int, temperature: float) -> np.ndarray:
+        with torch.no_grad():
+            windows = self.model.sample(n, self.config.seq_len, temperature)
+        return windows.cpu().numpy().astype(self.converter.dtype)
 
     def interpolate(self, midi_a: str | os.PathLike, midi_b: str | os.PathLike, n: int,
                     temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:
         """n sequences along the slerp from the posterior mean of A's first window to B's, endpoints included."""
+        self.require("interpolate", "interpolate")
         if n < 2:
             raise UserError(f"an interpolation needs at least 2 steps (its endpoints), got {n}")
         check_temperature(temperature)
@@ -179,5 +192,6 @@ class TrainedModel:
     def reconstruct(self, midi_path: str | os.PathLike,
                     temperature: float = DEFAULT_TEMPERATURE) -> pretty_midi.PrettyMIDI:
         """The first window of a MIDI file decoded again from its posterior mean."""
+        self.require("reconstruct", "reconstruct")
         _, mu, _ = self.encode([midi_path])
         return self.decode(mu, temperature)[0]

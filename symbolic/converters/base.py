@@ -62,6 +62,11 @@ class Converter(ABC):
         return (self.seq_len, len(self.depths))
 
     @property
+    @abstractmethod
+    def window_seconds(self) -> float:
+        """Duration of a decoded window (nominal for notes, whose tokens have durations of their own)."""
+
+    @property
     def pitch_tracks(self) -> tuple[int, ...]:
         """Tracks holding melody codes (0 hold, 1 off, 2.. pitches): the ones transposition may shift."""
         return ()
@@ -111,3 +116,7 @@ class FourFourWindows:
     @property
     def seq_len(self) -> int:
         return self.slice_bars * self.steps_per_bar
+
+    @property
+    def window_seconds(self) -> float:
+        return self.seq_len * seconds_per_step(self.steps_per_quarter)

@@ -94,6 +94,11 @@ class NoteTokenConverter(Converter):
     def depths(self) -> tuple[int, ...]:
         return (REST + 1, 11, len(DURATION_RATIOS), 128)
 
+    @property
+    def window_seconds(self) -> float:
+        """Each token lasting one median inter-onset interval."""
+        return self.seq_len * self.unit_seconds
+
     def encode(self, score: symusic.Score, source: str) -> ConversionResult:
         """Token windows of every pitched track of ``score`` that passes the filters."""
         stats = Counter()

@@ -50,6 +50,10 @@ class PianorollConverter(Converter):
         return self.slice_bars
 
     @property
+    def window_seconds(self) -> float:
+        return self.slice_bars * self.steps_per_bar * seconds_per_step(self.steps_per_quarter)
+
+    @property
     def window_shape(self) -> tuple[int, ...]:
         return (self.slice_bars, 2, self.steps_per_bar, self.n_pitches)
 

@@ -24,11 +24,6 @@ def kl_above_free_bits(kl: Tensor, free_bits: float) -> Tensor:
     return (kl - free_bits * LN2).clamp(min=0.0)
 
 
-def kl_beta(step: int, max_beta: float, beta_rate: float) -> float:
-    """KL weight at `step`, annealed from 0 towards max_beta: (1 - beta_rate**step) * max_beta."""
-    return (1.0 - beta_rate ** step) * max_beta
-
-
 def gaussian_posterior(h: Tensor, mu_layer: nn.Module, sigma_layer: nn.Module) -> tuple[Tensor, Tensor, Tensor]:
     """z = μ + σ·ε, μ = mu_layer(h) and σ = softplus(sigma_layer(h)) (Magenta's order), each [B, z_size].
 

@@ -14,14 +14,20 @@ Loss: summed cross-entropy + β·max(KL − free_bits·ln 2, 0), β and schedule
 """
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.trainer import StepOutput
+from symbolic.baselines import unigram_nll, verdict
 from symbolic.configs import MusicVAEConfig
 from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, slerp
 from symbolic.models.lstm_parts import BidirectionalLstmEncoder, CategoricalLstmDecoder, Conductor, small_linear
+
+NO_EVENT = 0  # the class of "nothing new at this step" in every track: hold (melody), no hit (drums)
 
 
 class MusicVAE(nn.Module):
@@ -200,3 +206,19 @@ class MusicVAE(nn.Module):
     def _per_bar(self, correct: Tensor) -> Tensor:
         """Accuracy per bar [n_bars] from per-step correctness [B, T, n_tracks]."""
         return correct.float().unflatten(1, (-1, self.config.steps_per_bar)).mean(dim=(0, 2, 3))
+
+
+# ------------------------------------------------------------------------------------ judging held-out metrics
+def baselines(train_windows: np.ndarray, windows: np.ndarray, config: MusicVAEConfig) -> dict[str, float]:
+    """Trivial predictors scored on ``windows`` [N, T, n_tracks]: always "no event", and the unigram model of
+    ``train_windows`` (add-one smoothed token frequencies per track), in nats per sequence."""
+    return {"always_hold_accuracy": float((np.asarray(windows) == NO_EVENT).mean()),
+            "unigram_nll": unigram_nll(train_windows, windows, config.depths)}
+
+
+def verdicts(metrics: dict[str, Any]) -> list[str]:
+    """Whether the model beats each baseline; ``metrics`` are evaluate's (or a validation row's, without elbo)."""
+    nll = -metrics["elbo"] if "elbo" in metrics else metrics["r_loss"] + metrics["kl_bits"] * LN2
+    return [verdict("accuracy", metrics["accuracy"], metrics["always_hold_accuracy"], "always predicting hold", True),
+            verdict("-elbo", nll, metrics["unigram_nll"], "the data's token frequencies (nats per sequence)", False,
+                    digits=1)]

@@ -15,92 +15,28 @@ Latent modes add β·max(KL − free_bits·ln 2, 0) per sequence, as MusicVAE do
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.errors import UserError
 from engine.trainer import StepOutput
-from symbolic.configs import ConfigFields, positive_int, sizes_list
+from symbolic.baselines import unigram_nll, verdict
+from symbolic.configs.note_model import NoteModelConfig
 from symbolic.converters.notes import REST, NoteTokenConverter
-from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, kl_beta, slerp
+from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, slerp
 from symbolic.models.lstm_parts import (BidirectionalLstmEncoder, InitialState, LstmState, StackedLstm,
                                         sample_categorical, small_linear)
 
-MODES = ("lm", "vae", "vrash")
 HEADS = ("pitch_class", "octave", "duration")  # the predicted fields, in the window's column order
 COLUMN_DEPTHS = NoteTokenConverter().depths  # classes of each window column: the three heads', then programs
 HEAD_DEPTHS = COLUMN_DEPTHS[:len(HEADS)]
 PROGRAM = len(HEADS)  # the window column holding the GM program
 PROGRAMS = COLUMN_DEPTHS[PROGRAM]
 MAX_PITCH = 127
-
-
-@dataclass
-class NoteModelConfig(ConfigFields):
-    """Hyperparameters of one note model; ``mode`` picks the LM, the VAE or VRASH."""
-
-    what = "note model config"
-
-    mode: str = "vrash"
-    pitch_class_embed: int = 16
-    octave_embed: int = 8
-    duration_embed: int = 8
-    program_embed: int = 8
-    rnn_size: list[int] = field(default_factory=lambda: [256, 256])  # decoder, and encoder per direction, per layer
-    z_size: int = 16  # the paper's t-SNE figure; unused by the LM
-    dropout: float = 0.0  # drop probability of every LSTM layer's input
-    free_bits: float = 0.0  # KL bits per sequence left unpenalised
-    max_beta: float = 1.0  # final KL weight
-    beta_rate: float = 0.0  # KL weight at step s: (1 - beta_rate**s) * max_beta
-    learning_rate: float = 1e-3
-    batch_size: int = 64
-    grad_clip: float = 1.0  # global-norm gradient clipping
-
-    def __post_init__(self) -> None:
-        problems = self._problems()
-        if problems:
-            raise UserError("invalid note model config: " + "; ".join(problems))
-
-    def _problems(self) -> list[str]:
-        """Every setting that cannot work, as readable messages."""
-        embeds = (self.pitch_class_embed, self.octave_embed, self.duration_embed, self.program_embed)
-        checks = [
-            (self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
-            (all(positive_int(size) for size in embeds),
-             "pitch_class_embed, octave_embed, duration_embed and program_embed must be positive integers"),
-            (sizes_list(self.rnn_size), "rnn_size must be a non-empty list of positive integers"),
-            (positive_int(self.z_size), "z_size must be a positive integer"),
-            (_number(self.dropout) and 0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-            (_number(self.free_bits) and _number(self.max_beta) and self.free_bits >= 0 and self.max_beta >= 0,
-             "free_bits and max_beta must be >= 0"),
-            (_number(self.beta_rate) and 0 <= self.beta_rate <= 1, "beta_rate must be in [0, 1]"),
-            (_number(self.learning_rate) and self.learning_rate > 0, "learning_rate must be > 0"),
-            (positive_int(self.batch_size), "batch_size must be a positive integer"),
-            (_number(self.grad_clip) and self.grad_clip > 0, "grad_clip must be > 0"),
-        ]
-        return [message for ok, message in checks if not ok]
-
-    @property
-    def latent(self) -> bool:
-        """Whether the model encodes windows into z (vae, vrash)."""
-        return self.mode != "lm"
-
-    @property
-    def history(self) -> bool:
-        """Whether the decoder is fed its previous notes (lm, vrash)."""
-        return self.mode != "vae"
-
-    def beta(self, step: int) -> float:
-        """KL weight at `step`, annealed from 0 towards max_beta."""
-        return kl_beta(step, self.max_beta, self.beta_rate)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class NoteModel(nn.Module):
@@ -140,12 +76,32 @@ class NoteModel(nn.Module):
             **{f"ce_{name}": ce[k].mean().detach() for k, name in enumerate(HEADS)},
             "accuracy": correct.all(dim=-1).float().mean(),
         }
+        metrics["nll_bound"] = metrics["cross_entropy"]
         if self.config.latent:
             kl = gaussian_kl(mu, sigma)
             beta = self.config.beta(step)
             loss = loss + beta * kl_above_free_bits(kl, self.config.free_bits).mean()
-            metrics.update(kl_bits=kl.mean().detach() / LN2, beta=beta)
+            # The ELBO per note: an upper bound on the data's nats per note, comparable with the LM's cross-entropy.
+            metrics.update(kl_bits=kl.mean().detach() / LN2, beta=beta,
+                           nll_bound=metrics["cross_entropy"] + kl.mean().detach() / x.shape[1])
         return StepOutput(loss=loss, metrics=metrics, count=x.shape[0])
+
+    @torch.no_grad()
+    def evaluate(self, x: Tensor, temperature: float = 0.0) -> dict[str, Tensor]:
+        """Batch means of the metrics that compare models, on windows [B, T, 4].
+
+        Teacher-forced as in the loss (z drawn from the posterior): cross_entropy and ce_<head> (nats per note),
+        nll_bound (cross-entropy plus KL per note), accuracy (all three fields right). Latent modes add kl_bits and
+        sampled_accuracy: the window decoded freely from its posterior mean at ``temperature``.
+        """
+        x = self._check(x)
+        metrics = {key: torch.as_tensor(value, dtype=torch.float32)
+                   for key, value in self.training_loss(x, step=0).metrics.items() if key != "beta"}
+        if self.config.latent:
+            _, mu, _ = self.encode(x)
+            decoded = self.decode(mu, x.shape[1], temperature, meta=x[:, 0, PROGRAM])
+            metrics["sampled_accuracy"] = (decoded[..., :len(HEADS)] == x[..., :len(HEADS)]).all(-1).float().mean()
+        return metrics
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """z = μ + σ·ε, posterior mean μ and scale σ (Magenta's order), each [B, z_size], of windows [B, T, 4]."""
@@ -258,3 +214,19 @@ class NoteModel(nn.Module):
     def _per_step(vectors: Tensor, steps: int) -> Tensor:
         """Vectors [N, D] repeated at every one of `steps` steps: [N, steps, D]."""
         return vectors.unsqueeze(1).expand(-1, steps, -1)
+
+
+# ------------------------------------------------------------------------------------ judging held-out metrics
+def baselines(train_windows: np.ndarray, windows: np.ndarray, config: NoteModelConfig) -> dict[str, float]:
+    """The unigram model of ``train_windows`` (add-one smoothed frequencies of each head's classes) scored on
+    ``windows`` [N, T, 4], in nats per note like the models' cross-entropy."""
+    return {"unigram_cross_entropy": unigram_nll(train_windows, windows, HEAD_DEPTHS) / np.asarray(windows).shape[1]}
+
+
+def verdicts(metrics: dict[str, Any]) -> list[str]:
+    """Whether the model's cross-entropy (and, for latent models, its bound with the KL) beats the unigram's."""
+    unigram, name = metrics["unigram_cross_entropy"], "the data's token frequencies (nats per note)"
+    lines = [verdict("cross_entropy", metrics["cross_entropy"], unigram, name, False)]
+    if "kl_bits" in metrics:
+        lines.append(verdict("cross_entropy + KL", metrics["nll_bound"], unigram, name, False))
+    return lines

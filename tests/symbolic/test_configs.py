@@ -26,7 +26,7 @@ MAGENTA = {
 
 
 def test_registry_has_magentas_names_and_sizes():
-    assert list_configs() == sorted(MAGENTA)
+    assert sorted(name for name in list_configs() if CONFIGS[name].family == "music_vae") == sorted(MAGENTA)
     for name, expected in MAGENTA.items():
         c = get_config(name)
         got = (c.z_size, c.enc_rnn_size, c.dec_rnn_size, c.conductor_rnn_size, c.free_bits, c.max_beta,
@@ -36,7 +36,7 @@ def test_registry_has_magentas_names_and_sizes():
         assert (c.learning_rate, c.decay_rate, c.min_learning_rate, c.grad_clip) == (1e-3, 0.9999, 1e-5, 1.0)
     assert get_config("cat-drums_2bar_small").roll_input
     # Magenta's NoteSequenceAugmenter(transpose_range=(-5, 5)) is on its 2-bar melody configs only.
-    assert {name: c.transpose for name, c in CONFIGS.items()} == {
+    assert {name: CONFIGS[name].transpose for name in MAGENTA} == {
         name: 5 if name.startswith("cat-mel_2bar") else 0 for name in MAGENTA}
     assert get_config("cat-mel_2bar_small").data["program_range"] == [0, 31]
     assert "program_range" not in get_config("hierdec-mel_16bar").data
@@ -57,7 +57,7 @@ def test_hparams_override_fields_with_their_types():
     ("z_sise=3", "unknown key 'z_sise'"),
     ("z_size=big", "bad value for z_size: 'big'"),
     ("z_size=1.5", "bad value for z_size"),
-    ("enc_rnn_size=512", "bad value for enc_rnn_size"),
+    ("enc_rnn_size=true", "bad value for enc_rnn_size"),
     ("roll_input=maybe", "bad value for roll_input"),
     ("z_size", "expected key=value"),
     ("dec_rnn_size=[]", "dec_rnn_size must be a non-empty list"),

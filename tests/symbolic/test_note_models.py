@@ -10,7 +10,8 @@ import torch
 from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer
 from symbolic.converters.notes import REST, NoteTokenConverter
-from symbolic.models.note_models import HEAD_DEPTHS, HEADS, MODES, NoteModel, NoteModelConfig
+from symbolic.configs.note_model import MODES, NoteModelConfig
+from symbolic.models.note_models import HEAD_DEPTHS, HEADS, NoteModel
 
 LATENT_MODES = ("vae", "vrash")
 
@@ -35,7 +36,7 @@ def test_shapes_of_loss_logits_and_generation_for_every_mode(mode):
     x = windows(3, 9)
     out = model.training_loss(x, step=4)
     assert out.loss.shape == () and torch.isfinite(out.loss) and out.count == 3
-    per_head = {"cross_entropy", "ce_pitch_class", "ce_octave", "ce_duration", "accuracy"}
+    per_head = {"cross_entropy", "ce_pitch_class", "ce_octave", "ce_duration", "accuracy", "nll_bound"}
     assert set(out.metrics) == per_head | ({"kl_bits", "beta"} if mode in LATENT_MODES else set())
     z = model.encode(x)[0] if mode in LATENT_MODES else None
     assert [tuple(l.shape) for l in model.decoder_logits(x, z)] == [(3, 9, depth) for depth in HEAD_DEPTHS]

@@ -1,6 +1,7 @@
-"""The MusicVAE commands of `music-composer midi`: train, evaluate, sample, interpolate, reconstruct, attribute.
+"""The model commands of `music-composer midi`: train, evaluate, sample, interpolate, reconstruct, attribute.
 
-Each command parses its flags and calls the library (symbolic.train, symbolic.evaluate, symbolic.trained_model,
+They serve every model family: a run dir's checkpoint names its config and family, and a command the family cannot
+do (interpolating with a language model) fails in one line. Each command parses its flags and calls the library (symbolic.train, symbolic.evaluate, symbolic.trained_model,
 symbolic.attributes, symbolic.render); every command that writes MIDI can add a piano-roll PNG and a WAV beside it.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from engine.paths import check_writable_folder
 from symbolic.attributes import ATTRIBUTES, apply_attribute, attribute_vectors
 from symbolic.cli import add_device_option, temperature
 from symbolic.configs import list_configs
-from symbolic.evaluate import EVAL_BATCH_SIZE, evaluate_run, verdicts
+from symbolic.evaluate import EVAL_BATCH_SIZE, evaluate_run
 from symbolic.render import OutputFiles
 from symbolic.train import (DEFAULT_NUM_STEPS, EXAMPLE_CONFIG, EXAMPLE_DATA, EXAMPLE_HPARAMS, EXAMPLE_NUM_STEPS,
                             example_hparams, train)
@@ -37,7 +38,7 @@ num_points = number(int, 2, f"from 2 (the endpoints) to {FOR_MORE}", below=MAX_O
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add the MusicVAE commands to the `midi` command group."""
+    """Add the model commands to the `midi` command group."""
     _add_train(subparsers)
     _add_evaluate(subparsers)
 
@@ -70,7 +71,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="train (or resume) a MusicVAE",
+        "train", help="train (or resume) a model",
         description="Train a named config on a folder of MIDI files or a prepared dataset, validating on its held-out "
                     "files every --val-every steps and at the end. A run dir that has a checkpoint is resumed; "
                     "--num-steps counts all steps of the run.")
@@ -102,9 +103,11 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "evaluate", help="held-out metrics of a trained MusicVAE",
-        description="Teacher-forced and sampled accuracy (overall and per bar), r_loss, kl_bits and elbo of the run's "
-                    "model on one split of a MIDI folder or prepared dataset.")
+        "evaluate", help="held-out metrics of a trained model",
+        description="The run's model's metrics on one split of a MIDI folder or prepared dataset, beside the trivial "
+                    "baselines of its family: for MusicVAE teacher-forced and sampled accuracy (overall and per "
+                    "bar), r_loss, kl_bits and elbo; for the note models cross-entropy per note (per head), its "
+                    "bound with the KL and kl_bits.")
     p.add_argument("--run-dir", required=True, type=Path, metavar="DIR")
     p.add_argument("--examples-path", required=True, type=Path, metavar="DIR")
     p.add_argument("--split", choices=EXAMPLE_SPLITS, default="test",
@@ -188,6 +191,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics))
         return 0
+    lines = metrics.pop("verdicts")
     features = metrics.pop("sample_features", {})
     for key, value in metrics.items():
         shown = " ".join(f"{v:.4f}" for v in value) if isinstance(value, list) else (
@@ -198,7 +202,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         for name, row in features.items():
             means = [f"{m:8.3f}" if m is not None else f"{'-':>8}" for m in (row["sample_mean"], row["real_mean"])]
             print(f"{name:22} {row['overlap']:8.3f} {row['ceiling']:8.3f} {' '.join(means)}")
-    print("\n" + "\n".join(verdicts(metrics)))
+    print("\n" + "\n".join(lines))
     return 0
 
 

@@ -1,0 +1,57 @@
+"""The model families: for each, the model its configs build and how its held-out metrics are judged.
+
+A config names its family (``config.family``); the shared commands look the family up here. Adding a family adds
+its config module to ``symbolic.configs`` and one line to ``FAMILIES``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from engine.errors import UserError
+from symbolic.configs import ModelConfig
+from symbolic.models import music_vae, note_models
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the shared train / evaluate / inference code needs from one family besides its config.
+
+    ``model_class(config)`` is an nn.Module with ``training_loss(batch, step)`` for the engine, ``evaluate(x,
+    temperature)`` (batch means of its metrics) and ``sample(n, length, temperature)``; one whose configs can
+    ``encode`` also has ``encode(x) -> (z, μ, σ)``, ``decode(z, length, temperature)`` and ``interpolate``.
+    ``baselines(train_windows, windows, config)`` scores trivial predictors; ``verdicts(metrics)`` says in one line
+    each whether the model beats them.
+    """
+
+    model_class: Callable[[Any], nn.Module]
+    baselines: Callable[[np.ndarray, np.ndarray, Any], dict[str, float]]
+    verdicts: Callable[[dict[str, Any]], list[str]]
+
+
+FAMILIES: dict[str, Family] = {
+    "music_vae": Family(music_vae.MusicVAE, music_vae.baselines, music_vae.verdicts),
+    "note_model": Family(note_models.NoteModel, note_models.baselines, note_models.verdicts),
+}
+
+
+def family_of(config: ModelConfig) -> Family:
+    """The family that builds and judges models of ``config``."""
+    return FAMILIES[config.family]
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """A freshly initialised model of ``config``."""
+    return family_of(config).model_class(config)
+
+
+def require(config: ModelConfig, config_name: str, capability: str, command: str) -> None:
+    """A one-line error when ``command`` needs something (e.g. a latent space) that the model does not have."""
+    if capability not in config.capabilities:
+        needs = {"attribute": "a latent model of melodies"}.get(capability, "a latent model")
+        raise UserError(f"{command} needs {needs}; {config_name} ({config.what}) has none: it can "
+                        f"{', '.join(sorted(config.capabilities))}")
