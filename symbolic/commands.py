@@ -1,8 +1,9 @@
 """The model commands of `music-composer midi`: train, evaluate, sample, interpolate, reconstruct, attribute.
 
 They serve every model family: a run dir's checkpoint names its config and family, and a command the family cannot
-do (interpolating with a language model) fails in one line. Each command parses its flags and calls the library (symbolic.train, symbolic.evaluate, symbolic.trained_model,
-symbolic.attributes, symbolic.render); every command that writes MIDI can add a piano-roll PNG and a WAV beside it.
+do (interpolating with a language model) fails in one line. Each command parses its flags and calls the library
+(symbolic.train, symbolic.evaluate, symbolic.trained_model, symbolic.attributes, symbolic.render); every command
+that writes MIDI can add a piano-roll PNG and a WAV beside it.
 """
 from __future__ import annotations
 
@@ -228,6 +229,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_attribute(args: argparse.Namespace) -> int:
     """`midi attribute`: says how much the attribute moved, then writes the song."""
     model = _load(args)
+    model.require("attribute", "attribute")
     vectors = attribute_vectors(model, args.examples_path, progress=not args.no_progress)
     edit = apply_attribute(model, vectors, args.attribute, args.amount, args.input_midi, args.temperature,
                            source=str(args.examples_path))

@@ -1,13 +1,14 @@
 """Held-out metrics of a trained model of any family, beside the trivial baselines of its family.
 
 Each family's model reports its own metrics (``model.evaluate``) and its family its baselines and verdicts
-(``symbolic.families``). For MusicVAE, as the paper reports them: teacher-forced ``accuracy`` (each step given the true previous token, z drawn from the posterior) and
-``sampled_accuracy`` (the model decodes freely from the posterior mean, each step fed its own previous output), both
-the fraction of steps whose token matches the data, overall and per bar; ``r_loss`` (nats per sequence), ``kl_bits``
-and ``elbo`` (nats per sequence). Beside them the trivial baselines a model must beat to have learned anything:
-``always_hold_accuracy`` (predict "no event" at every step: hold for melodies, no hit for drums) and ``unigram_nll``
-(nats per sequence of each track's token frequencies in the training files, to compare with ``-elbo``). With
-``samples``, prior samples (of any family) are compared with the split's windows by ``symbolic.sample_quality``.
+(``symbolic.families``). For MusicVAE, as the paper reports them: teacher-forced ``accuracy`` (each step given the
+true previous token, z drawn from the posterior) and ``sampled_accuracy`` (the model decodes freely from the
+posterior mean, each step fed its own previous output), both the fraction of steps whose token matches the data,
+overall and per bar; ``r_loss`` (nats per sequence), ``kl_bits`` and ``elbo`` (nats per sequence). Beside them the
+trivial baselines a model must beat to have learned anything: ``always_hold_accuracy`` (predict "no event" at every
+step: hold for melodies, no hit for drums) and ``unigram_nll`` (nats per sequence of each track's token frequencies
+in the training files, to compare with ``-elbo``). With ``samples``, prior samples (of any family) are compared with
+the split's windows by ``symbolic.sample_quality``.
 """
 from __future__ import annotations
 

@@ -49,9 +49,12 @@ def build_model(config: ModelConfig) -> nn.Module:
     return family_of(config).model_class(config)
 
 
+NEEDS = {"attribute": "a MusicVAE of melodies or trios (attribute vectors are measured on melody tokens)"}
+
+
 def require(config: ModelConfig, config_name: str, capability: str, command: str) -> None:
     """A one-line error when ``command`` needs something (e.g. a latent space) that the model does not have."""
     if capability not in config.capabilities:
-        needs = {"attribute": "a latent model of melodies"}.get(capability, "a latent model")
-        raise UserError(f"{command} needs {needs}; {config_name} ({config.what}) has none: it can "
+        needs = NEEDS.get(capability, "a latent model (one with an encoder)")
+        raise UserError(f"{command} needs {needs}; {config_name} ({config.what}) is not one: it can only "
                         f"{', '.join(sorted(config.capabilities))}")

@@ -93,12 +93,22 @@ class PrepareResult:
     params: dict[str, Any] | None = None  # the cache parameters it was prepared with (None: before they were kept)
     note: str | None = None
     report: ReconcileReport | None = field(default=None, repr=False)
+    # Per split, [relative path, windows] of each file in the order of its packed array (None: prepared before
+    # this was kept).
+    sources: dict[str, list[list]] | None = None
 
     def split_path(self, name: str) -> Path:
         """The packed array of one split."""
         if name not in SPLITS:
             raise UserError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
         return self.output_dir / SPLITS_DIR / f"{name}.npy"
+
+    def window_sources(self, name: str) -> list[str]:
+        """The relative path of the file each window of split ``name`` came from, in the packed order."""
+        if self.sources is None:
+            raise UserError(f"{self.output_dir} was prepared before the file of each window was recorded; run "
+                            f"`music-composer midi prepare` on it again")
+        return [rel for rel, count in self.sources[name] for _ in range(count)]
 
     def source_path(self, rel: str) -> Path | str:
         """Where a file of the input folder is, to name it to the user."""
@@ -189,7 +199,7 @@ def open_prepared(output_dir: str | os.PathLike) -> PrepareResult:
                              windows=data["windows"], files=data["files"], skipped=data["skipped"],
                              stats=data["stats"], unreadable=data.get("unreadable", []),
                              input_dir=Path(input_dir) if input_dir else None, params=data.get("params"),
-                             note=data.get("note"))
+                             note=data.get("note"), sources=data.get("sources"))
     except FileNotFoundError:
         raise UserError(f"{output_dir}: not a prepared MIDI dataset (no {PREPARED_NAME})") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -227,7 +237,9 @@ def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str 
                            windows={s: sum(e.arrays["windows"]["shape"][0] for e in by_split[s]) for s in SPLITS},
                            files={s: len(by_split[s]) for s in SPLITS}, skipped=dict(sorted(skipped.items())),
                            stats=dict(sorted(stats.items())), unreadable=sorted(unreadable), input_dir=input_dir,
-                           params=params, note=note, report=report)
+                           params=params, note=note, report=report,
+                           sources={s: [[e.rel, e.arrays["windows"]["shape"][0]] for e in by_split[s]]
+                                    for s in SPLITS})
     previous = _previous_fingerprint(output_dir)
     if previous != fingerprint or not _packs_intact(result, converter.window_shape):
         for name in SPLITS:
@@ -237,7 +249,7 @@ def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str 
         "format": FORMAT_VERSION, "converter": result.spec, "params": params, "fingerprint": fingerprint,
         "input_dir": str(input_dir.resolve()), "files_found": result.files_found, "windows": result.windows,
         "files": result.files, "skipped": result.skipped, "unreadable": result.unreadable, "stats": result.stats,
-        "note": note})
+        "note": note, "sources": result.sources})
     for line in result.unreadable_lines():  # on stderr, where the audio side names its skipped files
         print(line, file=sys.stderr)
     result.check_usable()

@@ -74,14 +74,18 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
           progress: bool = True, seed: int = 0, wait: bool = False) -> list[dict[str, Any]]:
     """Train (or resume) the run in ``run_dir`` until ``num_steps`` optimizer steps in all; returns the logged rows.
 
+    ``num_steps=0`` on a new run saves the initial model untrained, as a run at step 0: the baseline every trained
+    model must beat (``midi compare``'s first row).
+
     Validation runs every ``val_every`` steps and at the end on the examples' validation split (held-out files), when
     it has any; the training split is transposed at random by up to ``config.transpose`` semitones.
     ``seed`` fixes the initial weights and the training order, so identical calls give identical models; ``wait``
     waits for another process training in ``run_dir`` to finish instead of failing.
     """
-    for flag, value in (("num_steps", num_steps), ("val_every", val_every), ("checkpoint_every", checkpoint_every)):
-        if value < 1:
-            raise UserError(f"{flag} must be at least 1, got {value}")
+    for flag, value, least in (("num_steps", num_steps, 0), ("val_every", val_every, 1),
+                               ("checkpoint_every", checkpoint_every, 1)):
+        if value < least:
+            raise UserError(f"{flag} must be at least {least}, got {value}")
     run_dir = Path(run_dir)
     name, config = resolve_config(run_dir, config_name, hparams)
     device = distributed.setup(device)  # under torchrun, join the group first: rank 0 alone prepares the data
@@ -97,8 +101,14 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
         grad_clip=config.grad_clip, device=device, log_every=log_every, val_every=val_every,
         checkpoint_every=checkpoint_every, progress=progress, seed=seed, wait=wait)
     seed_everything(seed)  # before building the model: its initial weights come from the global RNGs
-    trainer = Trainer(build_model(config), dataset.split("train", transpose=config.transpose), dataset.split("validation"),
-                      train_config, hparams=run_hparams(name, config), lr_lambda=config.lr_lambda)
+    trainer = Trainer(build_model(config), dataset.split("train", transpose=config.transpose),
+                      dataset.split("validation"), train_config, hparams=run_hparams(name, config),
+                      lr_lambda=config.lr_lambda)
+    if num_steps == 0 and trainer.step == 0:
+        trainer.save()
+        trainer.close()
+        distributed.teardown()
+        return []
     rows = run_training(trainer)
     if main:
         splits = [np.load(dataset.result.split_path(split), mmap_mode="r") for split in ("train", "validation")]

@@ -2,8 +2,9 @@
 
 A run dir holds the engine checkpoint, whose ``hparams`` carry the config name, its family and the full config dict,
 so the model is rebuilt from the run dir alone (a checkpoint without a family is a MusicVAE's, from before there
-were others). Operations a family does not have (interpolating with a language model) fail with one line. A MIDI file is encoded through the config's converter; a file may hold
-several windows (e.g. a song gives one 2-bar window per bar), and encoding uses the first one, saying so.
+were others). Operations a family does not have (interpolating with a language model) fail with one line. A MIDI
+file is encoded through the config's converter; a file may hold several windows (e.g. a song gives one 2-bar window
+per bar), and encoding uses the first one, saying so.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from symbolic.converters import converter_from_spec
 from symbolic.datasets import load_or_prepare
 from symbolic.midi_io import read_score
 from symbolic.families import build_model, require
-from symbolic.prepare import SPLITS
+from symbolic.prepare import SPLITS, PrepareResult
 
 CHECKPOINT_NAME = "checkpoint.pt"
 PREPARED_DIR = "prepared"  # examples converted for the run's model, one cached dataset per examples folder
@@ -116,16 +117,27 @@ class TrainedModel:
 
         A MIDI folder is prepared once into the run dir's cache and brought up to date on later calls.
         """
+        return self._examples(examples_path, split, progress)[0]
+
+    def example_windows_and_sources(self, examples_path: str | os.PathLike, split: str = "all",
+                                    progress: bool = True) -> tuple[np.ndarray, list[str]]:
+        """``example_windows`` and, for each window, the path (relative to the MIDI folder) of its file."""
+        windows, result, names = self._examples(examples_path, split, progress)
+        return windows, [rel for name in names for rel in result.window_sources(name)]
+
+    def _examples(self, examples_path: str | os.PathLike, split: str,
+                  progress: bool) -> tuple[np.ndarray, PrepareResult, tuple[str, ...]]:
+        """The windows of ``split``, the prepared dataset they come from and the splits they concatenate."""
         if split not in EXAMPLE_SPLITS:
             raise UserError(f"unknown split {split!r}; choose one of {', '.join(EXAMPLE_SPLITS)}")
-        dataset = load_or_prepare(self.converter, examples_path, self.run_dir / PREPARED_DIR, progress=progress)
+        result = load_or_prepare(self.converter, examples_path, self.run_dir / PREPARED_DIR, progress=progress).result
         names = SPLITS if split == "all" else (split,)
-        windows = np.concatenate([np.load(dataset.result.split_path(name)) for name in names])
+        windows = np.concatenate([np.load(result.split_path(name)) for name in names])
         if not len(windows):
-            detail = dataset.result.note or f"see {dataset.result.output_dir / 'prepared.json'} for skipped files"
+            detail = result.note or f"see {result.output_dir / 'prepared.json'} for skipped files"
             hint = "; use split all for every file" if split != "all" else ""
             raise UserError(f"{examples_path}: no {self.description} windows in split {split} ({detail}){hint}")
-        return windows
+        return windows, result, names
 
     # ------------------------------------------------------------------------------------- latent space
     def encode_windows(self, windows: np.ndarray, batch_size: int = 256,

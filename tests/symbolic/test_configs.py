@@ -117,3 +117,16 @@ def test_scheduled_sampling_probabilities():
         1000) == pytest.approx(0.632305, abs=1e-6)
     assert get_config("cat-mel_2bar_small", "sampling_schedule=constant,sampling_rate=0.3").sampling_prob(7) == 0.3
     assert get_config("hierdec-mel_16bar").sampling_prob(10 ** 6) == 0.0
+
+
+def test_the_note_models_share_the_registry_and_a_bare_number_is_a_one_element_list():
+    assert {name: (get_config(name).family, get_config(name).mode) for name in ("lm-note", "vae-note", "vrash-note")} \
+        == {"lm-note": ("note_model", "lm"), "vae-note": ("note_model", "vae"), "vrash-note": ("note_model", "vrash")}
+    assert get_config("vrash-note").z_size == 16 and get_config("vrash-note").data["kind"] == "notes"
+    assert get_config("cat-mel_2bar_small", "enc_rnn_size=256").enc_rnn_size == [256]
+    assert get_config("vrash-note", "rnn_size=64,data.seq_len=48").rnn_size == [64]
+    assert get_config("lm-note").capabilities == {"sample"} and "interpolate" in get_config("vae-note").capabilities
+    with pytest.raises(UserError, match="unknown key 'enc_rnn_size' for a note model config"):
+        get_config("vrash-note", "enc_rnn_size=64")
+    with pytest.raises(UserError, match="data must be a converter spec of kind 'notes'"):
+        get_config("vrash-note", "data.kind=melody")
