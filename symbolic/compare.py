@@ -20,9 +20,11 @@ from typing import Any
 from engine.atomic import atomic_path
 from engine.errors import UserError
 from symbolic.configs import get_config
+from symbolic.converters import converter_from_spec
+from symbolic.datasets import load_or_prepare
 from symbolic.evaluate import baselines, evaluate_model, sample_quality
 from symbolic.train import train
-from symbolic.trained_model import TrainedModel
+from symbolic.trained_model import PREPARED_DIR, TrainedModel
 
 UNTRAINED = "untrained"
 SAMPLE_FEATURES = ("repeated_note_rate", "pitch_class_entropy")
@@ -40,6 +42,7 @@ class Comparison:
     data_features: dict[str, float]
     n_test_windows: int
     n_samples: int
+    prepared: list[str]  # the prepared examples (one folder per converter spec), reusable by later commands
 
     def columns(self) -> list[str]:
         """The scalar metrics of any row, the compared one first."""
@@ -86,6 +89,8 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
             progress: bool = True) -> Comparison:
     """Train each config for ``num_steps`` in ``run_dir``/<name> (resuming what is there) and compare them.
 
+    The examples are prepared once per converter spec in ``run_dir``, and every model trains and is tested on them.
+
     ``hparams`` apply to every config; ``metric`` (default: the first of cross_entropy, accuracy that the first
     model reports) is the one the bar chart shows; samples are drawn at ``sample_temperature`` (1: the model's own
     distribution, which the sample features then describe).
@@ -97,16 +102,22 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
         raise UserError(f"comparing samples needs at least 4 samples per model, got {samples}")
     run_dir = Path(run_dir)
     runs = [(UNTRAINED, config_names[0], 0)] + [(name, name, num_steps) for name in config_names]
+    prepared: dict[str, Path] = {}  # converter spec -> the examples prepared once for every config that reads them
     rows, test = [], None
     for row_name, config_name, steps in runs:
+        spec = configs[config_name].data
+        key = json.dumps(spec, sort_keys=True)
+        if key not in prepared:
+            prepared[key] = load_or_prepare(converter_from_spec(spec), examples_path, run_dir / PREPARED_DIR,
+                                            progress=progress).result.output_dir
         start = time.perf_counter()
-        train(run_dir / row_name, examples_path, config_name, hparams, num_steps=steps, val_every=max(steps, 1),
+        train(run_dir / row_name, prepared[key], config_name, hparams, num_steps=steps, val_every=max(steps, 1),
               checkpoint_every=max(steps // 4, 1), device=device, progress=progress, seed=seed)
         seconds = time.perf_counter() - start
         model = TrainedModel(run_dir / row_name, device)
         if test is None:
-            test = model.example_windows(examples_path, "test", progress=False)
-            train_windows = model.example_windows(examples_path, "train", progress=False)
+            test = model.example_windows(prepared[key], "test", progress=False)
+            train_windows = model.example_windows(prepared[key], "train", progress=False)
             scores = baselines(train_windows, test, configs[config_name])
         metrics = evaluate_model(model, test, seed=seed, progress=progress)
         quality = sample_quality(model, test, samples, sample_temperature, seed)
@@ -119,7 +130,8 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
     if metric is None or any(metric not in row["metrics"] for row in rows):
         common = sorted(set.intersection(*(set(row["metrics"]) for row in rows)) - NOT_COMPARED)
         raise UserError(f"metric {metric!r} is not reported by every model; they all report: {', '.join(common)}")
-    return Comparison(metric, num_steps, rows, scores, data_features, len(test), samples)
+    return Comparison(metric, num_steps, rows, scores, data_features, len(test), samples,
+                      [str(path) for path in prepared.values()])
 
 
 def write_outputs(comparison: Comparison, prefix: str | os.PathLike) -> list[Path]:
