@@ -205,5 +205,6 @@ class TrainedModel:
                     temperature: float = DEFAULT_TEMPERATURE) -> pretty_midi.PrettyMIDI:
         """The first window of a MIDI file decoded again from its posterior mean."""
         self.require("reconstruct", "reconstruct")
-        _, mu, _ = self.encode([midi_path])
-        return self.decode(mu, temperature)[0]
+        check_temperature(temperature)
+        x = torch.from_numpy(self.first_window(midi_path)[None].astype(np.int64)).to(self.device)
+        return self.to_midi(self.model.reconstruct(x, temperature).cpu().numpy().astype(self.converter.dtype))[0]

@@ -137,6 +137,12 @@ class NoteModel(nn.Module):
         return self._generate(z, n, length, temperature, meta)
 
     @torch.no_grad()
+    def reconstruct(self, x: Tensor, temperature: float = 1.0) -> Tensor:
+        """Windows x [B, T, 4] decoded again from their posterior means, each with its own program."""
+        _, mu, _ = self.encode(x)
+        return self._generate(mu, x.shape[0], x.shape[1], temperature, x[:, 0, PROGRAM])
+
+    @torch.no_grad()
     def interpolate(self, x1: Tensor, x2: Tensor, n: int, temperature: float = 1.0) -> Tensor:
         """n windows [n, T, 4] decoded along the slerp between the posterior means of x1 and x2 [T, 4].
 

@@ -219,3 +219,11 @@ def test_config_round_trip_and_bad_values_refused():
             NoteModelConfig(**{name: value})
     with pytest.raises(UserError, match="unknown note model config field.*: history"):
         NoteModelConfig.from_dict({**config.to_dict(), "history": True})
+
+
+@pytest.mark.parametrize("mode", LATENT_MODES)
+def test_reconstruction_keeps_each_windows_program(mode):
+    model = NoteModel(tiny(mode)).eval()
+    x = torch.cat([windows(2, 7, program=40), windows(1, 7, program=73)])
+    y = model.reconstruct(x, temperature=0.0)
+    assert y.shape == (3, 7, 4) and y[:2, :, 3].eq(40).all() and y[2, :, 3].eq(73).all()
