@@ -29,6 +29,7 @@ from symbolic.trained_model import PREPARED_DIR, TrainedModel
 UNTRAINED = "untrained"
 SAMPLE_FEATURES = ("repeated_note_rate", "pitch_class_entropy")
 NOT_COMPARED = {"n_sequences"}  # bookkeeping in evaluate's metrics, not a score
+BOUNDS = {"cross_entropy": "nll_bound"}  # metric -> its bound with the KL, which a latent model's is compared by
 
 
 @dataclass
@@ -158,10 +159,14 @@ def _draw(comparison: Comparison, png: Path) -> None:
                 {"held-out data": comparison.data_features[f]}) for f in SAMPLE_FEATURES]
     for ax, (title, values, references) in zip(axes, panels):
         ax.bar(names, [v if math.isfinite(v) else 0.0 for v in values])
+        if title == comparison.metric and comparison.metric in BOUNDS:  # the fair figure of the latent models too
+            bounds = [row["metrics"].get(BOUNDS[comparison.metric], math.nan) for row in comparison.rows]
+            ax.scatter(names, bounds, marker="_", s=900, linewidths=2, color="black", zorder=3,
+                       label=f"{BOUNDS[comparison.metric]} (with the KL)")
         for k, (label, value) in enumerate(references.items()):
             ax.axhline(value, color=f"C{k + 3}", linestyle="--", linewidth=1, label=f"{label} {value:.3g}")
-        if references:
-            ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, markerscale=0.4)
         ax.set_title(title, fontsize=9)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.suptitle(f"{comparison.num_steps} steps each, {comparison.n_test_windows} held-out windows", fontsize=9)
