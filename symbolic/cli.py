@@ -122,7 +122,8 @@ def default_adders(argv: Sequence[str]) -> tuple[CommandAdder, ...]:
         return (add_commands,)
     from symbolic.commands import add_commands as add_model_commands
     from symbolic.study_cli import add_commands as add_study_commands
-    return (add_commands, add_model_commands, add_study_commands)
+    from symbolic.variations_cli import add_commands as add_variations
+    return (add_commands, add_model_commands, add_study_commands, add_variations)
 
 
 def main(argv: Sequence[str] | None = None, adders: Sequence[CommandAdder] | None = None) -> int:

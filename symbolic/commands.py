@@ -43,22 +43,22 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_train(subparsers)
     _add_evaluate(subparsers)
 
-    p = _generation_parser(subparsers, "sample", "decode sequences drawn from the prior")
+    p = generation_parser(subparsers, "sample", "decode sequences drawn from the prior")
     p.add_argument("-n", "--num-outputs", type=num_outputs, default=4, metavar="N", help="how many")
     p.set_defaults(run=run_sample)
 
-    p = _generation_parser(subparsers, "interpolate",
+    p = generation_parser(subparsers, "interpolate",
                            "decode points along the slerp between the latent codes of two MIDI files")
     p.add_argument("--input-midi-1", required=True, type=Path, metavar="A.mid", help="start (its first window)")
     p.add_argument("--input-midi-2", required=True, type=Path, metavar="B.mid", help="end (its first window)")
     p.add_argument("-n", "--num-outputs", type=num_points, default=5, metavar="N", help="points, endpoints included")
     p.set_defaults(run=run_interpolate)
 
-    p = _generation_parser(subparsers, "reconstruct", "encode a MIDI file and decode it again")
+    p = generation_parser(subparsers, "reconstruct", "encode a MIDI file and decode it again")
     p.add_argument("--input-midi", required=True, type=Path, metavar="A.mid", help="song (its first window)")
     p.set_defaults(run=run_reconstruct)
 
-    p = _generation_parser(subparsers, "attribute", "move a MIDI file along an attribute vector",
+    p = generation_parser(subparsers, "attribute", "move a MIDI file along an attribute vector",
                            "An attribute vector is the mean latent code of the examples' windows highest in the "
                            "attribute minus that of the lowest; it is cached in the run dir and recomputed when the "
                            "examples or the model change.")
@@ -127,7 +127,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_evaluate)
 
 
-def _generation_parser(subparsers: argparse._SubParsersAction, name: str, help_text: str,
+def generation_parser(subparsers: argparse._SubParsersAction, name: str, help_text: str,
                        description: str = "") -> argparse.ArgumentParser:
     """A subcommand that loads a run's model and writes MIDI files (and optionally PNGs and WAVs)."""
     p = subparsers.add_parser(name, help=help_text, description=f"{help_text[0].upper()}{help_text[1:]}. {description}")
@@ -144,7 +144,7 @@ def _generation_parser(subparsers: argparse._SubParsersAction, name: str, help_t
     return p
 
 
-def _load(args: argparse.Namespace) -> TrainedModel:
+def load_model(args: argparse.Namespace) -> TrainedModel:
     """The run's model, after checking the output folder and seeding the generator when --seed is given."""
     check_writable_folder(args.output_dir, "--output-dir")
     if args.seed is not None:
@@ -152,10 +152,15 @@ def _load(args: argparse.Namespace) -> TrainedModel:
     return TrainedModel(args.run_dir, args.device)
 
 
-def _write(args: argparse.Namespace, model: TrainedModel, mode: str, n: int,
-           batches: Iterable[list[pretty_midi.PrettyMIDI]]) -> int:
-    """Write the n outputs as their batches are decoded; list them when few, else show progress; then a summary."""
-    outputs = OutputFiles(args.output_dir, f"{model.config_name}_{mode}", n, png=args.png, wav=args.wav)
+def write_outputs(args: argparse.Namespace, model: TrainedModel, mode: str, n: int,
+                  batches: Iterable[list[pretty_midi.PrettyMIDI]],
+                  beside: tuple[pretty_midi.PrettyMIDI, str] | None = None) -> int:
+    """Write the n outputs as their batches are decoded; list them when few, else show progress; then a summary.
+
+    ``beside`` = (midi, title) is drawn above each output's piano roll.
+    """
+    outputs = OutputFiles(args.output_dir, f"{model.config_name}_{mode}", n, png=args.png, wav=args.wav,
+                          beside=beside)
     listed = n <= LISTED_OUTPUTS
     with tqdm(total=n, desc="writing", unit="file", disable=listed or args.no_progress, file=sys.stderr) as bar:
         for batch in batches:
@@ -209,30 +214,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_sample(args: argparse.Namespace) -> int:
     """`midi sample`: decoded and written batch by batch."""
-    model = _load(args)
-    return _write(args, model, "sample", args.num_outputs, model.sample_batches(args.num_outputs, args.temperature))
+    model = load_model(args)
+    return write_outputs(args, model, "sample", args.num_outputs,
+                         model.sample_batches(args.num_outputs, args.temperature))
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
     """`midi interpolate`."""
-    model = _load(args)
+    model = load_model(args)
     midis = model.interpolate(args.input_midi_1, args.input_midi_2, args.num_outputs, args.temperature)
-    return _write(args, model, "interpolate", len(midis), [midis])
+    return write_outputs(args, model, "interpolate", len(midis), [midis])
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     """`midi reconstruct`."""
-    model = _load(args)
-    return _write(args, model, "reconstruct", 1, [[model.reconstruct(args.input_midi, args.temperature)]])
+    model = load_model(args)
+    return write_outputs(args, model, "reconstruct", 1, [[model.reconstruct(args.input_midi, args.temperature)]])
 
 
 def run_attribute(args: argparse.Namespace) -> int:
     """`midi attribute`: says how much the attribute moved, then writes the song."""
-    model = _load(args)
+    model = load_model(args)
     model.require("attribute", "attribute")
     vectors = attribute_vectors(model, args.examples_path, progress=not args.no_progress)
     edit = apply_attribute(model, vectors, args.attribute, args.amount, args.input_midi, args.temperature,
                            source=str(args.examples_path))
     print(f"{args.attribute}: {edit.before:.3f} in {args.input_midi}, {edit.after:.3f} after adding "
           f"{args.amount:g} x its vector (from {vectors.n_windows} windows)")
-    return _write(args, model, f"attribute_{args.attribute}{args.amount:+g}", 1, [[edit.midi]])
+    return write_outputs(args, model, f"attribute_{args.attribute}{args.amount:+g}", 1, [[edit.midi]])

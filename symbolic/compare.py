@@ -29,7 +29,9 @@ from symbolic.trained_model import PREPARED_DIR, TrainedModel
 UNTRAINED = "untrained"
 SAMPLE_FEATURES = ("repeated_note_rate", "pitch_class_entropy")
 NOT_COMPARED = {"n_sequences"}  # bookkeeping in evaluate's metrics, not a score
-BOUNDS = {"cross_entropy": "nll_bound"}  # metric -> its bound with the KL, which a latent model's is compared by
+DEFAULT_METRICS = ("cross_entropy", "accuracy", "bce_per_bar")  # the headline metric of each family
+# metric -> its bound with the KL, by which a latent model is compared with one that has no latent
+BOUNDS = {"cross_entropy": "nll_bound", "bce_per_bar": "nll_bound_per_bar"}
 
 
 @dataclass
@@ -92,8 +94,8 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
 
     The examples are prepared once per converter spec in ``run_dir``, and every model trains and is tested on them.
 
-    ``hparams`` apply to every config; ``metric`` (default: the first of cross_entropy, accuracy that the first
-    model reports) is the one the bar chart shows; samples are drawn at ``sample_temperature`` (1: the model's own
+    ``hparams`` apply to every config; ``metric`` (default: the first of DEFAULT_METRICS that the first model
+    reports) is the one the bar chart shows; samples are drawn at ``sample_temperature`` (1: the model's own
     distribution, which the sample features then describe).
     """
     if not config_names or len(set(config_names)) != len(config_names):
@@ -127,7 +129,7 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
                      "sample_features": {f: quality["features"][f]["sample_mean"] for f in SAMPLE_FEATURES},
                      "sample_overlap": quality["overlap"]})
     data_features = {f: quality["features"][f]["real_mean"] for f in SAMPLE_FEATURES}
-    metric = metric or next((m for m in ("cross_entropy", "accuracy") if m in rows[1]["metrics"]), None)
+    metric = metric or next((m for m in DEFAULT_METRICS if m in rows[1]["metrics"]), None)
     if metric is None or any(metric not in row["metrics"] for row in rows):
         common = sorted(set.intersection(*(set(row["metrics"]) for row in rows)) - NOT_COMPARED)
         raise UserError(f"metric {metric!r} is not reported by every model; they all report: {', '.join(common)}")

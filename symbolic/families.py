@@ -14,7 +14,7 @@ from torch import nn
 
 from engine.errors import UserError
 from symbolic.configs import ModelConfig
-from symbolic.models import music_vae, note_models
+from symbolic.models import cnn_vrnn, music_vae, note_models
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class Family:
 
     ``model_class(config)`` is an nn.Module with ``training_loss(batch, step)`` for the engine, ``evaluate(x,
     temperature)`` (batch means of its metrics) and ``sample(n, length, temperature)``; one whose configs can
-    ``encode`` also has ``encode(x) -> (z, μ, σ)``, ``decode(z, length, temperature)`` and ``interpolate``.
+    ``encode`` also has ``encode(x) -> (z, μ, σ)``, ``decode(z, length, temperature)``,
+    ``reconstruct(x, temperature)`` and ``interpolate(x1, x2, n, temperature)``.
     ``baselines(train_windows, windows, config)`` scores trivial predictors; ``verdicts(metrics)`` says in one line
     each whether the model beats them.
     """
@@ -36,6 +37,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "music_vae": Family(music_vae.MusicVAE, music_vae.baselines, music_vae.verdicts),
     "note_model": Family(note_models.NoteModel, note_models.baselines, note_models.verdicts),
+    "cnn_vrnn": Family(cnn_vrnn.build, cnn_vrnn.baselines, cnn_vrnn.verdicts),
 }
 
 

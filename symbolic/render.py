@@ -64,11 +64,26 @@ def write_wav(midi: pretty_midi.PrettyMIDI, path: str | os.PathLike, sample_rate
         soundfile.write(tmp, synthesize(midi, sample_rate), sample_rate, subtype="PCM_16", format="WAV")
 
 
-def write_piano_roll(midi: pretty_midi.PrettyMIDI, path: str | os.PathLike, title: str = "") -> None:
-    """Draw every note as a bar (pitch against seconds, one colour per instrument, bar lines dotted) to a PNG."""
-    fig = Figure(figsize=(10, 4), dpi=100)
+def write_piano_roll(midi: pretty_midi.PrettyMIDI, path: str | os.PathLike, title: str = "",
+                     above: tuple[pretty_midi.PrettyMIDI, str] | None = None) -> None:
+    """Draw every note as a bar (pitch against seconds, one colour per instrument, bar lines dotted) to a PNG;
+    ``above`` = (midi, title) draws another one over it on the same time axis (e.g. the song a variation is of)."""
+    rolls = ([above] if above else []) + [(midi, title)]
+    fig = Figure(figsize=(10, 4 * len(rolls)), dpi=100)
     FigureCanvasAgg(fig)  # Agg: renders to files, no display or GUI backend involved
-    ax = fig.subplots()
+    axes = fig.subplots(len(rolls), 1, sharex=True, squeeze=False)[:, 0]
+    end = max(max(m.get_end_time() for m, _ in rolls), 1.0)
+    for ax, (roll, roll_title) in zip(axes, rolls):
+        _draw_roll(ax, roll, roll_title)
+        ax.set_xlim(0, end)
+    axes[-1].set_xlabel("seconds")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def _draw_roll(ax, midi: pretty_midi.PrettyMIDI, title: str) -> None:
+    """One piano roll on ``ax``: notes as bars, downbeats dotted, pitch names on the y axis."""
     colours = matplotlib.colormaps["tab10"]
     for k, instrument in enumerate(midi.instruments):
         notes = instrument.notes
@@ -83,25 +98,23 @@ def write_piano_roll(midi: pretty_midi.PrettyMIDI, path: str | os.PathLike, titl
     ax.set_ylim(low, high)
     ticks = [p for p in range(low, high + 1) if high - low <= 16 or p % 12 == 0]  # every note, or every C
     ax.set_yticks(ticks, labels=[pretty_midi.note_number_to_name(p) for p in ticks])
-    ax.set_xlim(0, max(midi.get_end_time(), 1.0))
-    ax.set_xlabel("seconds")
     ax.set_title(title if pitches else f"{title} (no notes)".strip())
     if len(midi.instruments) > 1:
         ax.legend(loc="upper right", fontsize="small")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
 
 
 class OutputFiles:
     """A command's n output files ``<prefix>_<date>_<time>-<i>-of-<n>.mid`` (Magenta's naming; ``<time>.2`` etc. when
-    a run of the same second is there, so nothing is overwritten), each with a .png and a .wav beside it if asked.
+    a run of the same second is there, so nothing is overwritten), each with a .png and a .wav beside it if asked;
+    ``beside`` = (midi, title) is drawn above every output's piano roll.
 
     Files are written one at a time, so a command can decode and write in batches.
     """
 
-    def __init__(self, output_dir: str | os.PathLike, prefix: str, n: int, png: bool = False, wav: bool = False):
+    def __init__(self, output_dir: str | os.PathLike, prefix: str, n: int, png: bool = False, wav: bool = False,
+                 beside: tuple[pretty_midi.PrettyMIDI, str] | None = None):
         self.output_dir = Path(output_dir)
+        self.beside = beside  # (midi, title) drawn above each output's piano roll
         if self.output_dir.exists() and not self.output_dir.is_dir():
             raise UserError(f"{self.output_dir}: not a folder")
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +134,7 @@ class OutputFiles:
             midi.write(str(tmp))
         paths = [path]
         if self.png:
-            write_piano_roll(midi, path.with_suffix(".png"), title=path.stem)
+            write_piano_roll(midi, path.with_suffix(".png"), title=path.stem, above=self.beside)
             paths.append(path.with_suffix(".png"))
         if self.wav:
             write_wav(midi, path.with_suffix(".wav"))

@@ -28,7 +28,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-steps", required=True, type=positive_int, metavar="N", help="optimizer steps per config")
     p.add_argument("--run-dir", required=True, type=Path, metavar="DIR", help="one run dir per config, and the table")
     p.add_argument("--hparams", metavar="K=V,...", help="overrides applied to every config (default: none)")
-    p.add_argument("--metric", help="metric of the bar chart (default: cross_entropy, or accuracy for MusicVAE)")
+    p.add_argument("--metric", help="metric of the bar chart (default: cross_entropy for the note models, accuracy "
+                                    "for MusicVAE, bce_per_bar for cnn-vrnn)")
     p.add_argument("--samples", type=positive_int, default=100, metavar="N", help="prior samples per model")
     p.add_argument("--sample-temperature", type=temperature, default=1.0,
                    help="of those samples (1: each model's own distribution)")

@@ -183,9 +183,10 @@ class TrainedModel:
             raise UserError(f"the number of samples must be at least 1, got {n}")
         check_temperature(temperature)
         sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
-        return (self.to_midi(self._sample_windows(size, temperature)) for size in sizes)
+        return (self.to_midi(self.sample_windows(size, temperature)) for size in sizes)
 
-    def _sample_windows(self, n: int, temperature: float) -> np.ndarray:
+    def sample_windows(self, n: int, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+        """n windows [n, ...] of the converter's dtype sampled from the model (prior, or the LM run freely)."""
         with torch.no_grad():
             windows = self.model.sample(n, self.config.seq_len, temperature)
         return windows.cpu().numpy().astype(self.converter.dtype)

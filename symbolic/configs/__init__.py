@@ -13,12 +13,12 @@ import re
 from typing import Any, get_type_hints
 
 from engine.errors import UserError
-from symbolic.configs import music_vae, note_model
+from symbolic.configs import cnn_vrnn, music_vae, note_model
 from symbolic.configs.base import CAPABILITIES, ModelConfig
 from symbolic.configs.music_vae import MusicVAEConfig
 from symbolic.configs.note_model import NoteModelConfig
 
-CONFIG_MODULES = (music_vae, note_model)
+CONFIG_MODULES = (music_vae, note_model, cnn_vrnn)
 CONFIGS: dict[str, ModelConfig] = {name: config for module in CONFIG_MODULES for name, config in module.CONFIGS.items()}
 CONFIG_CLASSES: dict[str, type[ModelConfig]] = {
     cls.family: cls for cls in {type(config) for config in CONFIGS.values()}}

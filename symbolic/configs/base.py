@@ -67,6 +67,10 @@ class ModelConfig:
         """Multiplier of the learning rate at ``step``; constant unless a family decays it."""
         return 1.0
 
+    def beta(self, step: int) -> float:
+        """KL weight at ``step``, annealed from 0 towards the config's max_beta at its beta_rate."""
+        return kl_beta(step, self.max_beta, self.beta_rate)
+
 
 def positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
@@ -93,6 +97,26 @@ def sampling_probability(step: int, schedule: str, rate: float) -> float:
         return 1.0 - rate ** step
     # inverse_sigmoid: 1 - k / (k + exp(step / k)), written so that large steps cannot overflow.
     return 1.0 / (1.0 + rate * math.exp(-step / rate))
+
+
+def kl_schedule_problems(free_bits: Any, max_beta: Any, beta_rate: Any) -> list[str]:
+    """What is wrong with a KL weight schedule (free bits, final weight, annealing rate)."""
+    checks = [
+        (is_number(free_bits) and is_number(max_beta) and free_bits >= 0 and max_beta >= 0,
+         "free_bits and max_beta must be >= 0"),
+        (is_number(beta_rate) and 0 <= beta_rate <= 1, "beta_rate must be in [0, 1]"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
+def optimiser_problems(learning_rate: Any, batch_size: Any, grad_clip: Any) -> list[str]:
+    """What is wrong with the settings every family's optimiser takes."""
+    checks = [
+        (is_number(learning_rate) and learning_rate > 0, "learning_rate must be > 0"),
+        (positive_int(batch_size), "batch_size must be a positive integer"),
+        (is_number(grad_clip) and grad_clip > 0, "grad_clip must be > 0"),
+    ]
+    return [message for ok, message in checks if not ok]
 
 
 def sampling_schedule_problems(schedule: str, rate: float) -> list[str]:

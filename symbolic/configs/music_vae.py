@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from symbolic.configs.base import (ModelConfig, kl_beta, positive_int, sampling_probability, sampling_schedule_problems,
+from symbolic.configs.base import (ModelConfig, positive_int, sampling_probability, sampling_schedule_problems,
                                    sizes_list)
 
 # Classes per track of each converter kind: melody = 88 pitches + note-off + no-event; drums = 2**9 hit
@@ -104,10 +104,6 @@ class MusicVAEConfig(ModelConfig):
         return frozenset(every if self.data["kind"] != "drums" else every - {"attribute"})
 
     # --------------------------------------------------------------------------------- schedules by step
-    def beta(self, step: int) -> float:
-        """KL weight, annealed from 0 towards max_beta."""
-        return kl_beta(step, self.max_beta, self.beta_rate)
-
     def sampling_prob(self, step: int) -> float:
         """Probability that a training decoder step is fed the model's own sample instead of the target."""
         return sampling_probability(step, self.sampling_schedule, self.sampling_rate)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from symbolic.configs.base import ModelConfig, is_number, kl_beta, positive_int, sizes_list
+from symbolic.configs.base import (ModelConfig, is_number, kl_schedule_problems, optimiser_problems, positive_int,
+                                   sizes_list)
 
 MODES = ("lm", "vae", "vrash")
 NOTE_DATA = {"kind": "notes", "seq_len": 32, "hop": 16}
@@ -51,14 +52,10 @@ class NoteModelConfig(ModelConfig):
             (sizes_list(self.rnn_size), "rnn_size must be a non-empty list of positive integers"),
             (positive_int(self.z_size), "z_size must be a positive integer"),
             (is_number(self.dropout) and 0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-            (is_number(self.free_bits) and is_number(self.max_beta) and self.free_bits >= 0 and self.max_beta >= 0,
-             "free_bits and max_beta must be >= 0"),
-            (is_number(self.beta_rate) and 0 <= self.beta_rate <= 1, "beta_rate must be in [0, 1]"),
-            (is_number(self.learning_rate) and self.learning_rate > 0, "learning_rate must be > 0"),
-            (positive_int(self.batch_size), "batch_size must be a positive integer"),
-            (is_number(self.grad_clip) and self.grad_clip > 0, "grad_clip must be > 0"),
         ]
-        return [message for ok, message in checks if not ok]
+        return ([message for ok, message in checks if not ok]
+                + kl_schedule_problems(self.free_bits, self.max_beta, self.beta_rate)
+                + optimiser_problems(self.learning_rate, self.batch_size, self.grad_clip))
 
     @property
     def latent(self) -> bool:
@@ -84,9 +81,6 @@ class NoteModelConfig(ModelConfig):
         return frozenset({"sample", "encode", "interpolate", "reconstruct", "variations"} if self.latent
                          else {"sample"})
 
-    def beta(self, step: int) -> float:
-        """KL weight at ``step``, annealed from 0 towards max_beta."""
-        return kl_beta(step, self.max_beta, self.beta_rate)
 
 
 # The latent models reach KL weight 1 over the first few thousand steps (63% after 1000) with 1 free bit per latent
