@@ -29,7 +29,7 @@ from symbolic.baselines import verdict
 from symbolic.configs.cnn_vrnn import CnnVrnnConfig
 from symbolic.converters import converter_from_spec
 from symbolic.converters.pianoroll import ONSET, SOUNDING
-from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, slerp
+from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path
 from symbolic.models.lstm_parts import small_linear
 
 BASELINE_CHUNK = 1024  # windows summed at once by the baseline (bounded memory for any dataset)
@@ -144,8 +144,7 @@ class PianorollVae(nn.Module):
     def interpolate(self, x1: Tensor, x2: Tensor, n: int, temperature: float = 1.0) -> Tensor:
         """n windows [n, L, 2, S, P] decoded along the slerp between the posterior means of x1 and x2, endpoints
         included."""
-        _, mu, _ = self.encode(torch.stack([x1, x2]))
-        z = slerp(mu[0], mu[1], torch.linspace(0.0, 1.0, n, device=mu.device))
+        z = posterior_path(self.encode, x1, x2, n)
         return self.decode(z, x1.shape[0], temperature)
 
     def _check(self, x: Tensor) -> Tensor:

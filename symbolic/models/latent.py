@@ -6,6 +6,7 @@ penalised only above ``free_bits`` bits per sequence and weighted by β = (1 - b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,13 @@ def gaussian_posterior(h: Tensor, mu_layer: nn.Module, sigma_layer: nn.Module) -
     mu = mu_layer(h).float()
     sigma = F.softplus(sigma_layer(h).float())
     return mu + sigma * torch.randn_like(sigma), mu, sigma
+
+
+def posterior_path(encode: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]], x1: Tensor, x2: Tensor,
+                   n: int) -> Tensor:
+    """n latent codes [n, D] along the slerp from x1's posterior mean to x2's, both endpoints included."""
+    _, mu, _ = encode(torch.stack([x1, x2]))
+    return slerp(mu[0], mu[1], torch.linspace(0.0, 1.0, n, device=mu.device))
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from engine.trainer import StepOutput
 from symbolic.baselines import unigram_nll, verdict
 from symbolic.configs import MusicVAEConfig
-from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, slerp
+from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path
 from symbolic.models.lstm_parts import BidirectionalLstmEncoder, CategoricalLstmDecoder, Conductor, small_linear
 
 NO_EVENT = 0  # the class of "nothing new at this step" in every track: hold (melody), no hit (drums)
@@ -125,8 +125,7 @@ class MusicVAE(nn.Module):
 
         The first and last are decoded from the endpoints themselves.
         """
-        _, mu, _ = self.encode(torch.stack([x1, x2]))
-        z = slerp(mu[0], mu[1], torch.linspace(0.0, 1.0, n, device=mu.device))
+        z = posterior_path(self.encode, x1, x2, n)
         return self.decode(z, x1.shape[0], temperature)
 
     @torch.no_grad()

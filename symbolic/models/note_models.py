@@ -27,7 +27,7 @@ from engine.trainer import StepOutput
 from symbolic.baselines import unigram_nll, verdict
 from symbolic.configs.note_model import NoteModelConfig
 from symbolic.converters.notes import REST, NoteTokenConverter
-from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, slerp
+from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path
 from symbolic.models.lstm_parts import (BidirectionalLstmEncoder, InitialState, LstmState, StackedLstm,
                                         sample_categorical, small_linear)
 
@@ -149,8 +149,7 @@ class NoteModel(nn.Module):
         The first and last are decoded from the endpoints themselves, all with x1's program.
         """
         self._require_latent("interpolate")
-        _, mu, _ = self.encode(torch.stack([x1, x2]))
-        z = slerp(mu[0], mu[1], torch.linspace(0.0, 1.0, n, device=mu.device))
+        z = posterior_path(self.encode, x1, x2, n)
         return self._generate(z, n, x1.shape[0], temperature, int(x1[0, PROGRAM]))
 
     def _generate(self, z: Tensor | None, n: int, length: int, temperature: float, meta: int | Tensor) -> Tensor:
