@@ -1,4 +1,5 @@
-"""Audio I/O: find audio files, stream them as mono 44.1 kHz blocks (any rate, channels, subtype), write 16-bit WAVs."""
+"""Audio I/O: find audio files, stream them as mono float32 at a chosen rate (any rate, channels, subtype), write
+44.1 kHz 16-bit WAVs."""
 from __future__ import annotations
 
 import contextlib
@@ -65,9 +66,9 @@ def open_error(path: Path, error: RuntimeError) -> str:
 
 
 class AudioReader:
-    """One audio file streamed as float32 mono at SAMPLE_RATE (channels averaged, resampled with soxr)."""
+    """One audio file streamed as float32 mono at ``rate`` (channels averaged, resampled with soxr)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, rate: int = SAMPLE_RATE):
         if path.stat().st_size == 0:
             raise SourceError("empty file (0 bytes)")
         try:
@@ -75,8 +76,7 @@ class AudioReader:
                 self.file = sf.SoundFile(str(path))
         except RuntimeError as e:
             raise SourceError(open_error(path, e)) from e
-        # length announced by the header, at SAMPLE_RATE (a damaged file may deliver less)
-        self.expected_samples = round(self.file.frames * SAMPLE_RATE / self.file.samplerate)
+        self.rate = rate
 
     def __enter__(self) -> AudioReader:
         return self
@@ -85,13 +85,12 @@ class AudioReader:
         with quiet_decoders():
             self.file.close()
 
-    def chunks(self, multiple: int = 1) -> Iterator[np.ndarray]:
-        """The whole file as consecutive float32 mono pieces of bounded size, each read as a multiple of ``multiple``
-        samples (so at 44.1 kHz a piece holds whole blocks)."""
+    def chunks(self) -> Iterator[np.ndarray]:
+        """The whole file as consecutive float32 mono pieces of bounded size."""
         f = self.file
-        resampler = (soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32")
-                     if f.samplerate != SAMPLE_RATE else None)
-        frames_per_chunk = max(1, _CHUNK_VALUES // f.channels // multiple) * multiple
+        resampler = (soxr.ResampleStream(f.samplerate, self.rate, 1, dtype="float32")
+                     if f.samplerate != self.rate else None)
+        frames_per_chunk = max(1, _CHUNK_VALUES // f.channels)
         read_dtype, scale = _INT_READ.get(f.subtype, ("float32", 1.0))
         while True:
             try:
@@ -108,16 +107,17 @@ class AudioReader:
             if last:
                 return
 
-    def blocks(self, block_size: int) -> Iterator[np.ndarray]:
-        """The file as arrays of whole blocks [n, block_size]; a trailing partial block is dropped."""
-        carry = np.empty(0, dtype=np.float32)
-        for samples in self.chunks(multiple=block_size):
-            if carry.size:
-                samples = np.concatenate([carry, samples])
-            whole = len(samples) // block_size * block_size
-            carry = samples[whole:].copy()
-            if whole:
-                yield samples[:whole].reshape(-1, block_size)
+    def samples(self) -> np.ndarray:
+        """The whole file as one float32 array."""
+        return np.concatenate(list(self.chunks()))
+
+
+def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """``samples`` [..., n] at ``rate`` as float32 at ``new_rate`` (soxr; a no-op when the rates agree)."""
+    if rate == new_rate:
+        return samples.astype(np.float32, copy=False)
+    flat = samples.reshape(-1, samples.shape[-1]).astype(np.float32)
+    return np.stack([soxr.resample(row, rate, new_rate) for row in flat]).reshape(*samples.shape[:-1], -1)
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""`music-composer`: audio in a folder -> cached FFT frames -> LSTM training -> N generated WAV clips.
+"""`music-composer`: audio in a folder -> cached STFT frames -> LSTM training -> N generated WAV clips, scored.
 
 Parsing, validation and preprocessing never import torch, so `-h` and `--preprocess-only` start fast.
 """
@@ -9,16 +9,25 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from engine.arguments import (device_name, fraction, non_negative_int, number, positive_float, positive_int,
                               seed_value)
 from engine.errors import UserError
+from wavegen.framer import FEATURES, FRAMERS, FrameSpec
+
+if TYPE_CHECKING:
+    from wavegen.dataset import Windows
+    from wavegen.model import WaveLSTM
+
+INPUT_NOISE = 1.0  # the anti-drone defaults, chosen by measurement on the example (README)
+GENERATION_NOISE = 1.25
 
 DESCRIPTION = """\
 Generate music from your audio: every run reconciles the cache in the train-data folder with the audio files in the
-datasets folder (only new or changed files are processed), trains an LSTM on FFT frames (resuming from --checkpoint),
-and writes N clips {output}-0.wav ... {output}-(N-1).wav (44.1 kHz, 16-bit, mono).
+datasets folder (only new or changed files are processed), trains an LSTM on overlapping STFT frames (resuming from
+--checkpoint), writes N clips {output}-0.wav ... {output}-(N-1).wav (44.1 kHz, 16-bit, mono) and scores them against
+the held-out end of your music (--evaluate scores existing clips).
 
 MIDI (MusicVAE): `music-composer midi -h` lists the MIDI commands: prepare, train, evaluate, sample, interpolate,
 reconstruct, attribute."""
@@ -27,13 +36,18 @@ examples:
   music-composer --example                  run everything on a bundled public-domain piece
   music-composer -n 512 -l 2 -e 20 -s 10 -g 5
   music-composer --preprocess-only          only build or refresh the cache
-  music-composer -e 0 -g 3                  no training: 3 new clips from the saved checkpoint
+  music-composer -e 0 -g 3 --png --include-seed   no training: 3 new clips from the saved checkpoint, each
+                                            with its seed first and a spectrogram beside its seed's
+  music-composer --evaluate                 score output-*.wav against the held-out music
   music-composer midi sample -h             the MIDI tools (music-composer midi -h lists them)"""
 MIDI_COMMANDS = frozenset({"sample", "train", "evaluate", "interpolate", "reconstruct", "attribute", "prepare"})
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 
 
 block_size = number(int, 2, "at least 2")
+frame_size = number(int, 16, "at least 16")
+sample_rate = number(int, 1000, "in 1000 .. 192000", below=192001)
+noise_level = number(float, 0.0, "0 or more and finite", below=float("inf"))
 
 
 def output_name(text: str) -> str:
@@ -94,8 +108,22 @@ def build_parser() -> Parser:
                        help="LSTM units per layer (default: %(default)s)")
     model.add_argument("-l", "--hidden-layer-count", type=positive_int, default=4,
                        help="stacked LSTM layers (default: %(default)s)")
+    model.add_argument("--framer", choices=FRAMERS, default="stft",
+                       help="stft: overlapping windowed STFT frames, overlap-added back to audio; blocks: the original "
+                            "tool's disjoint rfft blocks of --block-size samples (a click at every block boundary) "
+                            "(default: %(default)s)")
+    model.add_argument("--features", choices=FEATURES, default="logmag",
+                       help="stft frames as logmag (log-magnitudes; Griffin-Lim rebuilds the phase) or complex "
+                            "(real and imaginary parts) (default: %(default)s)")
+    model.add_argument("--sample-rate", type=sample_rate, default=22050,
+                       help="sample rate of the stft framer; clips are written at 44.1 kHz (default: %(default)s)")
+    model.add_argument("--frame-size", type=frame_size, default=2048,
+                       help="stft FFT size in samples, even (default: %(default)s)")
+    model.add_argument("--hop-size", type=positive_int, default=512,
+                       help="samples between stft frames, at most half the frame size (default: %(default)s: 43 "
+                            "frames/s at 22050 Hz)")
     model.add_argument("--block-size", type=block_size, default=11025,
-                       help="samples per FFT frame at 44.1 kHz (default: %(default)s = 0.25 s)")
+                       help="--framer blocks: samples per block at 44.1 kHz (default: %(default)s = 0.25 s)")
 
     train = p.add_argument_group("training")
     train.add_argument("-e", "--epochs", type=non_negative_int, default=20,
@@ -106,14 +134,17 @@ def build_parser() -> Parser:
                        help="windows per training batch (default: %(default)s)")
     train.add_argument("--learning-rate", "--lr", type=positive_float, default=1e-3,
                        help="Adam learning rate (default: %(default)s)")
-    train.add_argument("--sequence-length", type=positive_int, default=40,
-                       help="frames per training window; shortened automatically when no file is that long "
-                            "(default: %(default)s = 10 s)")
+    train.add_argument("--sequence-length", type=positive_int, default=None,
+                       help="frames per training window, also the seed of every clip; shortened automatically when no "
+                            "file is that long (default: 128 stft frames = 3 s, 40 blocks = 10 s)")
     train.add_argument("--stride", type=positive_int, default=None,
                        help="frames between the starts of consecutive windows (default: the sequence length)")
     train.add_argument("--val-fraction", type=fraction, default=0.1,
                        help="the last part of every file held out for validation; the log shows train and "
                             "validation MSE and the MSE of repeating the last frame (default: %(default)s)")
+    train.add_argument("--input-noise", type=noise_level, default=INPUT_NOISE,
+                       help="std of Gaussian noise on the training inputs (normalised frames), so the model learns to "
+                            "continue from imperfect frames like its own (default: %(default)s)")
     train.add_argument("--device", type=device_name, default="auto",
                        help="auto (CUDA when available), cpu, mps, cuda or cuda:N (default: %(default)s)")
     train.add_argument("--seed", type=seed_value, default=0,
@@ -124,6 +155,17 @@ def build_parser() -> Parser:
                      help="length of every clip in seconds (default: %(default)s)")
     gen.add_argument("-g", "--generated-music-num", type=non_negative_int, default=10,
                      help="number of clips; 0 trains without generating (default: %(default)s)")
+    gen.add_argument("--generation-noise", type=noise_level, default=GENERATION_NOISE,
+                     help="std of Gaussian noise on every frame fed back during generation (normalised frames) "
+                          "(default: %(default)s)")
+    gen.add_argument("--include-seed", action="store_true",
+                     help="start every clip with its seed, so you hear where the model takes over")
+    gen.add_argument("--png", action="store_true",
+                     help="write NAME-i.png beside every clip: its spectrogram beside its seed's")
+    gen.add_argument("--evaluate", action="store_true",
+                     help="only score the existing clips NAME-0.wav, NAME-1.wav, ... against the held-out end of "
+                          "the music (the last --val-fraction of every file, the checkpoint's when there is one), "
+                          "as every generation does; writes NAME-evaluation.json")
 
     run = p.add_argument_group("run")
     run.add_argument("--preprocess-only", action="store_true", help="build or refresh the cache, then exit")
@@ -147,15 +189,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         from wavegen.example import EXAMPLE_DEFAULTS
         parser.set_defaults(**EXAMPLE_DEFAULTS)
         args = parser.parse_args(argv)
+    if args.framer == "stft" and (args.frame_size % 2 or 2 * args.hop_size > args.frame_size):
+        parser.error(f"--frame-size {args.frame_size} must be even and at least twice --hop-size {args.hop_size} "
+                     "(frames overlapping by half or more)")
+    if args.sequence_length is None:
+        args.sequence_length = 40 if args.framer == "blocks" else 128
     if args.stride is None:
         args.stride = args.sequence_length
-    if args.generated_music_num and not args.preprocess_only:
+    if args.generated_music_num and not (args.preprocess_only or args.evaluate):
         from wavegen.preflight import generation_problem
-        problem = generation_problem(args.generated_music_num, args.seconds_to_generate, args.block_size,
+        problem = generation_problem(args.generated_music_num, args.seconds_to_generate, frame_spec(args),
                                      args.hidden_layer_neurons)
         if problem:
             parser.error(problem)
     return args
+
+
+def frame_spec(args: argparse.Namespace) -> FrameSpec:
+    """The framing the flags ask for."""
+    if args.framer == "blocks":
+        return FrameSpec.blocks(args.block_size)
+    return FrameSpec("stft", args.features, args.sample_rate, args.frame_size, args.hop_size)
 
 
 def program() -> str:
@@ -175,11 +229,15 @@ def more_clips_command(args: argparse.Namespace) -> str:
     defaults = build_parser()
     words = ["-e", "0"]
     for flag, dest in [("-d", "datasets_folder_path"), ("-t", "traindata_folder_path"), ("--checkpoint", "checkpoint"),
-                       ("-n", "hidden_layer_neurons"), ("-l", "hidden_layer_count"), ("--block-size", "block_size"),
-                       ("-s", "seconds_to_generate"), ("-g", "generated_music_num"), ("--device", "device")]:
+                       ("-n", "hidden_layer_neurons"), ("-l", "hidden_layer_count"), ("--framer", "framer"),
+                       ("--features", "features"), ("--sample-rate", "sample_rate"), ("--frame-size", "frame_size"),
+                       ("--hop-size", "hop_size"), ("--block-size", "block_size"), ("-s", "seconds_to_generate"),
+                       ("-g", "generated_music_num"), ("--generation-noise", "generation_noise"),
+                       ("--device", "device")]:
         value = getattr(args, dest)
         if value != defaults.get_default(dest):
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    words += [flag for flag, on in (("--include-seed", args.include_seed), ("--png", args.png)) if on]
     words += ["--seed", str((args.seed + 1) % 2 ** 32), "-o", f"{args.output_music_name}-more"]
     return f"{program()} {shlex.join(words)}"
 
@@ -199,7 +257,10 @@ def run(args: argparse.Namespace) -> int:
         return 2  # guidance, not an error, but nothing was made
     if args.preprocess_only:
         from wavegen.preprocess import prepare
-        prepare(dataset, args.traindata_folder_path, args.block_size, args.workers, progress=not args.no_progress)
+        prepare(dataset, args.traindata_folder_path, frame_spec(args), args.workers, progress=not args.no_progress)
+        return 0
+    if args.evaluate:
+        evaluate_existing(args)
         return 0
     from engine import distributed
     distributed.setup(args.device)  # under torchrun: join the process group now, so rank 0 builds the cache first
@@ -215,36 +276,91 @@ def train_and_generate(args: argparse.Namespace) -> None:
     from engine import distributed
     from engine.device import select_device
     from engine.trainer import TrainConfig
-    from wavegen.generate import write_clips
     from wavegen.preprocess import prepare
     from wavegen.train import load_saved, model_hparams, saved_model, saved_training_windows, train
-    hparams = model_hparams(args.block_size, args.hidden_layer_neurons, args.hidden_layer_count)
+    spec = frame_spec(args)
+    hparams = model_hparams(spec, args.hidden_layer_neurons, args.hidden_layer_count)
     saved = load_saved(args.checkpoint, hparams)  # before preprocessing: a mismatch must not rebuild the cache
     if args.epochs == 0 and saved is None:
         raise UserError(f"-e 0 generates from a saved model, but there is no checkpoint at {args.checkpoint}; "
                         "train first (-e 1 or more) or point --checkpoint at one")
     generates = distributed.is_main_process()  # asked now: training ends by leaving the process group
     with distributed.main_process_first():
-        prepared = prepare(args.datasets_folder_path, args.traindata_folder_path, args.block_size, args.workers,
+        prepared = prepare(args.datasets_folder_path, args.traindata_folder_path, spec, args.workers,
                            progress=not args.no_progress)
     if args.epochs == 0:
-        model, mean, std = saved_model(saved, hparams)
+        model = saved_model(saved, hparams)
         model.to(select_device(args.device))
         windows = saved_training_windows(prepared, saved)
+        val_fraction = saved["extra"]["windows"]["val_fraction"]
     else:
         config = TrainConfig(run_dir=f"{args.checkpoint.with_suffix('')}-logs", checkpoint_path=str(args.checkpoint),
                              epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                              device=args.device, seed=args.seed, progress=not args.no_progress, wait=args.wait)
         stats = (saved["extra"]["mean"], saved["extra"]["std"]) if saved else None
         del saved  # the Trainer loads the checkpoint itself: holding this copy too would double the memory
-        model, mean, std, windows = train(prepared, hparams, config, stats, args.sequence_length, args.stride,
-                                          args.val_fraction)
+        model, windows = train(prepared, hparams, config, stats, args.sequence_length, args.stride,
+                               args.val_fraction, args.input_noise)
+        val_fraction = args.val_fraction
     if args.generated_music_num and generates:
-        write_clips(model, windows, mean, std, args.generated_music_num, args.seconds_to_generate,
-                    args.output_music_name, args.seed, progress=not args.no_progress)
+        generate_and_score(args, model, windows, spec, [args.datasets_folder_path / e.rel for e in prepared.entries],
+                           val_fraction)
     if args.epochs and generates:
         print(f"the model is saved in {shlex.quote(str(args.checkpoint))}; more clips from it, without training: "
               f"{more_clips_command(args)}")
+
+
+def generate_and_score(args: argparse.Namespace, model: WaveLSTM, windows: Windows, spec: FrameSpec, files: list[Path],
+                       val_fraction: float) -> None:
+    """Write the clips (and with --png their spectrograms), then score them against the held-out music."""
+    from wavegen.audio import resample
+    from wavegen.evaluate import EVAL_RATE, Music, report, score
+    from wavegen.generate import write_clips
+    clips = write_clips(model, windows, spec, args.generated_music_num, args.seconds_to_generate,
+                        args.output_music_name, args.seed, args.generation_noise, args.include_seed,
+                        with_seeds=args.png, progress=not args.no_progress)
+    if args.png:
+        from wavegen.plots import write_spectrogram_png
+        for path, seed, clip in zip(clips.paths, clips.seeds, clips.audio):
+            write_spectrogram_png(path.with_suffix(".png"), seed, clip, clips.rate)
+        print(f"wrote {len(clips.paths)} spectrogram(s): {clips.paths[0].with_suffix('.png')} ...")
+    try:
+        music = Music.load(files, val_fraction)
+    except UserError as e:
+        print(f"no evaluation: {e}")
+        return
+    result = score(list(resample(clips.audio, clips.rate, EVAL_RATE)), music, args.seed)
+    report(result, Path(f"{args.output_music_name}-evaluation.json"))
+
+
+def evaluate_existing(args: argparse.Namespace) -> None:
+    """--evaluate: score the clips NAME-0.wav, NAME-1.wav, ... that exist against the held-out music."""
+    from engine.errors import SourceError
+    from wavegen.audio import AudioReader, find_audio_files
+    from wavegen.evaluate import EVAL_RATE, Music, report, score
+    paths = []
+    while Path(f"{args.output_music_name}-{len(paths)}.wav").is_file():
+        paths.append(Path(f"{args.output_music_name}-{len(paths)}.wav"))
+    if not paths:
+        raise UserError(f"--evaluate: no clips {args.output_music_name}-0.wav, ... to score; generate some first, "
+                        "or name them with -o")
+    val_fraction = args.val_fraction
+    if args.checkpoint.is_file():
+        from engine.checkpoint import load_checkpoint
+        val_fraction = load_checkpoint(args.checkpoint)["extra"]["windows"]["val_fraction"]
+    files = find_audio_files(args.datasets_folder_path)
+    if not files:
+        raise UserError(f"no audio files in {args.datasets_folder_path}/ to evaluate against")
+    clips = []
+    for path in paths:
+        try:
+            with AudioReader(path, EVAL_RATE) as reader:
+                clips.append(reader.samples())
+        except SourceError as e:
+            raise UserError(f"--evaluate: {path}: {e}") from e
+    print(f"scoring {len(paths)} clip(s) {paths[0]} ... against the last {val_fraction:.0%} of every file in "
+          f"{args.datasets_folder_path}/")
+    report(score(clips, Music.load(files, val_fraction), args.seed), Path(f"{args.output_music_name}-evaluation.json"))
 
 
 def main(argv: list[str] | None = None) -> int:

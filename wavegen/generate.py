@@ -1,13 +1,16 @@
 """Generation: continue random training windows frame by frame, all clips in one batch, and write 16-bit WAVs.
 
 The seed windows run through the model once; after that every new frame is one LSTM step with the state carried
-over, so a clip costs O(1) per frame (GRUV re-ran the whole, growing sequence for every frame: quadratic).
+over, so a clip costs O(1) per frame (GRUV re-ran the whole, growing sequence for every frame: quadratic). The frames
+become audio through the framer (Griffin-Lim for log-magnitude frames, all clips in one batch) and are resampled to
+44.1 kHz.
 """
 from __future__ import annotations
 
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +18,20 @@ import torch
 from tqdm import tqdm
 
 from engine.errors import UserError
-from wavegen.audio import SAMPLE_RATE, write_wav
+from wavegen.audio import SAMPLE_RATE, resample, write_wav
 from wavegen.dataset import Windows
-from wavegen.frames import frames_to_blocks
+from wavegen.framer import FrameSpec, exact_length
 from wavegen.model import WaveLSTM
+
+
+@dataclass
+class Clips:
+    """What one generation wrote: the paths, and each clip's continuation and seed as audio at ``rate``."""
+
+    paths: list[Path]
+    audio: np.ndarray  # [count, samples]: the continuations only (without the seed, also with --include-seed)
+    seeds: np.ndarray  # [count, samples]: the seeds' audio, or an empty [count, 0] when neither asked for
+    rate: int
 
 
 def pick_seeds(windows: Windows, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -28,18 +41,20 @@ def pick_seeds(windows: Windows, count: int, rng: np.random.Generator) -> np.nda
     is a window used again, each as often as the others give or take one.
     """
     if len(windows) == 0:
-        raise UserError("no audio to seed generation with: one file must hold at least 2 blocks")
+        raise UserError("no audio to seed generation with: one file must hold at least 2 frames")
     rounds, rest = divmod(count, len(windows))
     order = [rng.permutation(len(windows)) for _ in range(rounds)] + [rng.choice(len(windows), rest, replace=False)]
     return np.stack([windows[i] for i in np.concatenate(order)])
 
 
 @torch.inference_mode()
-def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, progress: bool = True) -> torch.Tensor:
+def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise: float = 0.0, seed: int = 0,
+                    progress: bool = True) -> torch.Tensor:
     """Continue every seed [g, T, frame_dim] by ``num_frames`` predicted frames: [g, num_frames, frame_dim].
 
     Each step runs the LSTM once on the previous prediction, with the state carried; the predictions are decoded
-    to frames all at once at the end (``feedback_layer`` re-encodes them without that round trip).
+    to frames all at once at the end (``feedback_layer`` re-encodes them without that round trip). ``noise``: the
+    std of Gaussian noise added to every frame fed back (normalised units; the written frames are the predictions).
     """
     mkldnn = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False  # on CPU, oneDNN re-lays out the LSTM weights per call: ~8x slower steps
@@ -48,39 +63,68 @@ def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, progr
         feedback = model.feedback_layer()
         last = hidden[:, -1:]
         hiddens = torch.empty(len(seeds), num_frames, last.shape[-1], dtype=last.dtype, device=last.device)
+        generator = torch.Generator(last.device).manual_seed(seed)
+        noise_shape = (len(seeds), 1, model.config.frame_dim)
         for i in tqdm(range(num_frames), desc="generating", unit="frame", disable=not progress, file=sys.stderr):
             hiddens[:, i:i + 1] = last
             if i + 1 < num_frames:
-                last, state = model.lstm(feedback(last), state)
+                step_input = feedback(last)
+                if noise:  # encode(prediction + n) = feedback(h) + W_encode n: the noise costs one small product
+                    drawn = torch.randn(noise_shape, generator=generator, device=last.device, dtype=last.dtype)
+                    step_input = step_input + (noise * drawn) @ model.encode.weight.T
+                last, state = model.lstm(step_input, state)
         return model.decode(hiddens)
     finally:
         torch.backends.mkldnn.enabled = mkldnn
 
 
-def frames_to_audio(frames: np.ndarray, mean: np.ndarray, std: np.ndarray, num_samples: int) -> np.ndarray:
-    """Normalised frames [n, frame_dim] -> ``num_samples`` samples in [-1, 1]; a frame with NaN or inf is silent."""
+def frames_to_audio(frames: np.ndarray, mean: np.ndarray, std: np.ndarray, spec: FrameSpec, num_samples: int,
+                    seed: int = 0) -> np.ndarray:
+    """Normalised frames [..., n, frame_dim] -> ``num_samples`` samples [..., num_samples] in [-1, 1] at the
+    framer's rate; a frame with NaN or inf is silent."""
     raw = (frames * std + mean).astype(np.float32)
     bad = ~np.isfinite(raw).all(axis=-1)
     if bad.any():
         print(f"warning: {bad.sum()} generated frame(s) held NaN or inf and were made silent", file=sys.stderr)
-        raw[bad] = 0.0
-    audio = frames_to_blocks(raw).reshape(-1)[:num_samples]
+        raw[bad] = spec.silence
+    with np.errstate(over="ignore", invalid="ignore"):
+        audio = spec.to_samples(raw, num_samples, seed)
     return np.clip(np.nan_to_num(audio), -1.0, 1.0)  # nan_to_num: overflow in the inverse FFT stays out, too
 
 
-def write_clips(model: WaveLSTM, windows: Windows, mean: np.ndarray, std: np.ndarray, count: int, seconds: float,
-                output_name: str, seed: int, progress: bool = True) -> list[Path]:
-    """Generate ``count`` clips of exactly ``seconds`` each as ``{output_name}-{i}.wav``; return their paths."""
+def write_clips(model: WaveLSTM, windows: Windows, spec: FrameSpec, count: int, seconds: float, output_name: str,
+                seed: int, noise: float = 0.0, include_seed: bool = False, with_seeds: bool = False,
+                progress: bool = True) -> Clips:
+    """Generate ``count`` clips continuing ``seconds`` each as ``{output_name}-{i}.wav`` (44.1 kHz 16-bit).
+
+    ``include_seed``: each file starts with its seed, so a listener hears where the model takes over. The returned
+    audio holds the seeds too when ``include_seed`` or ``with_seeds``.
+    """
     device = next(model.parameters()).device
-    num_samples = max(1, round(seconds * SAMPLE_RATE))
+    rate = spec.sample_rate
+    continuation = math.ceil(seconds * rate)
     started = time.monotonic()
     seeds = torch.from_numpy(pick_seeds(windows, count, np.random.default_rng(seed))).to(device)
-    frames = generate_frames(model.eval(), seeds, math.ceil(num_samples / model.config.frame_dim), progress)
+    generated = generate_frames(model.eval(), seeds, spec.frames_for(continuation), noise, seed, progress)
+    frames = torch.cat([seeds, generated.to(seeds.dtype)], dim=1) if include_seed else generated
+    offset = seeds.shape[1] * spec.hop_size if include_seed else 0
+    audio = frames_to_audio(frames.float().cpu().numpy(), windows.mean, windows.std, spec, offset + continuation,
+                            seed)
+    out_samples = round(seconds * SAMPLE_RATE) + round(offset * SAMPLE_RATE / rate)
+    written = exact_length(resample(audio, rate, SAMPLE_RATE), out_samples)  # soxr may be a sample off
     paths = [Path(f"{output_name}-{i}.wav") for i in range(count)]
-    for path, clip_frames in zip(paths, frames.float().cpu().numpy()):
+    for path, clip in zip(paths, written):
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_wav(path, frames_to_audio(clip_frames, mean, std, num_samples))
+        write_wav(path, clip)
     elapsed = time.monotonic() - started
     print(f"wrote {paths[0]}" + (f" ... {paths[-1]}" if count > 1 else "") +
-          f" ({count} x {seconds:g} s in {elapsed:.1f} s: {count * seconds / elapsed:.0f}x real time)")
-    return paths
+          f" ({count} x {seconds:g} s in {elapsed:.1f} s: {count * seconds / elapsed:.1f}x real time)")
+    if include_seed:
+        seed_audio = audio[:, :offset]
+    elif with_seeds:
+        seed_frames = seeds.float().cpu().numpy()
+        seed_audio = frames_to_audio(seed_frames, windows.mean, windows.std, spec, seeds.shape[1] * spec.hop_size,
+                                     seed)
+    else:
+        seed_audio = np.zeros((count, 0), dtype=np.float32)
+    return Clips(paths, audio[:, offset:], seed_audio, rate)

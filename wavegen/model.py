@@ -1,7 +1,7 @@
 """The audio model: time-distributed Linear(frame -> n), L stacked LSTM(n), time-distributed Linear(n -> frame).
 
-It reads normalised FFT frames and predicts the next frame at every step (MSE). The LSTM state can be carried from
-call to call, so generation costs one step per new frame (see ``feedback_layer``).
+It reads normalised frames (wavegen.framer) and predicts the next frame at every step (MSE). The LSTM state can be
+carried from call to call, so generation costs one step per new frame (see ``feedback_layer``).
 """
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 @dataclass
 class WaveLSTMConfig:
-    frame_dim: int = 11025  # numbers per frame (= samples per block, see wavegen.frames)
+    frame_dim: int = 513  # numbers per frame (FrameSpec.frame_dim)
     hidden_size: int = 1024  # -n/--hidden-layer-neurons
     num_layers: int = 4  # -l/--hidden-layer-count
+    input_noise: float = 0.0  # --input-noise: std of the noise on training inputs (normalised units)
 
 
 class WaveLSTM(nn.Module):
-    """Next-frame predictor over sequences of FFT frames [batch, time, frame_dim]."""
+    """Next-frame predictor over sequences of frames [batch, time, frame_dim]."""
 
     def __init__(self, config: WaveLSTMConfig):
         super().__init__()
@@ -55,9 +56,13 @@ class WaveLSTM(nn.Module):
         """MSE of the next-frame predictions over windows [batch, length + 1, frame_dim] (the loss, logged as mse).
 
         ``baseline_mse`` is the MSE of repeating the last frame (predict frame t+1 = frame t), in the same normalised
-        space: a model that learned something beats it.
+        space: a model that learned something beats it. In training the inputs get Gaussian noise of std
+        ``input_noise``: generation feeds the model its own, imperfect predictions, and a model that only ever read
+        clean frames drifts from them into a fixed point (a drone).
         """
         inputs, targets = batch[:, :-1], batch[:, 1:]
-        predictions, _ = self(inputs)
+        noise = self.config.input_noise if self.training else 0.0
+        noisy = inputs + noise * torch.randn_like(inputs) if noise else inputs
+        predictions, _ = self(noisy)
         mse = F.mse_loss(predictions.float(), targets)
         return StepOutput(mse, {"mse": mse.detach(), "baseline_mse": F.mse_loss(inputs, targets)}, count=len(batch))

@@ -14,6 +14,8 @@ from engine.errors import UserError
 from engine.paths import check_folder_or_absent, check_writable
 from wavegen.audio import SAMPLE_RATE
 from wavegen.example import EXAMPLE_FILE
+from wavegen.framer import FrameSpec
+from wavegen.frames import num_bins
 
 FALLBACK_MEMORY = 16 * 2 ** 30  # bytes assumed where the machine's memory cannot be asked
 MEMORY_SHARE = 0.8  # generation may plan for this share of the machine's memory
@@ -40,14 +42,17 @@ def check_paths(args: argparse.Namespace) -> None:
         check_writable(Path(args.output_music_name).parent, f"the clips (-o {args.output_music_name})")
 
 
-def generation_bytes(count: int, seconds: float, block_size: int, hidden_size: int) -> float:
+def generation_bytes(count: int, seconds: float, spec: FrameSpec, hidden_size: int) -> float:
     """About how many bytes generating ``count`` clips of ``seconds`` holds at its peak (float32 throughout).
 
     All clips are generated in one batch: their LSTM outputs [count, frames, hidden_size] and decoded frames
-    [count, frames, block_size], a copy of those frames on the host, and one clip's inverse FFT at a time.
+    [count, frames, frame_dim] with a copy on the host; for logmag frames Griffin-Lim's four complex spectrograms
+    of one clip at a time; and the clips' samples at the framer's rate and at 44.1 kHz, a few copies of each.
     """
-    frames = seconds * SAMPLE_RATE / block_size + 1  # a float: an absurd -s must not overflow here
-    return 4.0 * frames * (count * (hidden_size + 2 * block_size) + 3 * block_size)
+    frames = seconds * spec.frames_per_second + 1  # a float: an absurd -s must not overflow here
+    griffin_lim = 8 * num_bins(spec.frame_size) * frames if spec.features == "logmag" else 0
+    samples = 4 * seconds * (spec.sample_rate + SAMPLE_RATE)
+    return 4.0 * (count * (frames * (hidden_size + 2 * spec.frame_dim) + samples) + griffin_lim)
 
 
 def memory_limit() -> float:
@@ -59,9 +64,9 @@ def memory_limit() -> float:
     return MEMORY_SHARE * total
 
 
-def generation_problem(count: int, seconds: float, block_size: int, hidden_size: int) -> str | None:
+def generation_problem(count: int, seconds: float, spec: FrameSpec, hidden_size: int) -> str | None:
     """Why ``count`` clips of ``seconds`` cannot be generated in this machine's memory, or None."""
-    needed, limit = generation_bytes(count, seconds, block_size, hidden_size), memory_limit()
+    needed, limit = generation_bytes(count, seconds, spec, hidden_size), memory_limit()
     if needed <= limit:
         return None
     return (f"{count} clip(s) of {seconds:g} s need about {needed / 2 ** 30:,.1f} GiB of memory to generate, more "

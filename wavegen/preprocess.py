@@ -1,10 +1,11 @@
-"""The train_data/ cache: every audio file's FFT frames (float32, memory-mappable) and normalisation sums.
+"""The train_data/ cache: every audio file's frames (float32, memory-mappable; wavegen.framer) and normalisation sums.
 
 Built on engine.cache.SourceCache, so each run reconciles the cache with the dataset folder by content hash (new and
-changed files processed, removed ones dropped, damaged entries rebuilt, unreadable files skipped with a reason). Files
-are streamed: memory depends on the longest file's frames, never on the size of the dataset. Per file the cache holds
-``frames`` [n, block_size] plus the per-feature ``sum`` and ``sumsq`` (float64) of those stored frames, so the
-normalisation statistics of any set of files are a sum over files, without another pass over the audio.
+changed files processed, removed ones dropped, damaged entries rebuilt, unreadable files skipped with a reason), and
+the framer's settings are part of its parameters, so switching framer or features rebuilds it. Memory depends on the
+longest file (its samples and frames), never on the size of the dataset. Per file the cache holds ``frames``
+[n, frame_dim] plus the per-feature ``sum`` and ``sumsq`` (float64) of those stored frames, so the normalisation
+statistics of any set of files are a sum over files, without another pass over the audio.
 This module never imports torch.
 """
 from __future__ import annotations
@@ -17,43 +18,36 @@ import numpy as np
 
 from engine.cache import Entry, SourceCache
 from engine.errors import SourceError, UserError
-from wavegen.audio import SAMPLE_RATE, AudioReader, find_audio_files
+from wavegen.audio import AudioReader, find_audio_files
 from wavegen.dataset import split_segments
-from wavegen.frames import blocks_to_frames
+from wavegen.framer import FrameSpec
 
-FORMAT_VERSION = 1  # bump when the frame layout changes: every cached item is then rebuilt
+FORMAT_VERSION = 2  # bump when the frame layout changes: every cached item is then rebuilt
 MIN_STD = 1e-8  # floor of the per-feature standard deviation (features that never change)
 
 
-def cache_params(block_size: int) -> dict:
+def cache_params(spec: FrameSpec) -> dict:
     """The parameters that fully determine a cached item (any change rebuilds the cache)."""
-    return {"format": FORMAT_VERSION, "sample_rate": SAMPLE_RATE, "block_size": block_size}
+    return {"format": FORMAT_VERSION, **spec.params()}
 
 
 def process_file(path: Path, params: dict) -> tuple[dict[str, np.ndarray], dict]:
     """One audio file -> its float32 frames and the per-feature sum and sum of squares of those frames."""
-    block_size = params["block_size"]
-    total = np.zeros(block_size)
-    total_sq = np.zeros(block_size)
-    with AudioReader(path) as audio:
-        frames = np.empty((audio.expected_samples // block_size, block_size), dtype=np.float32)
-        count = 0
-        for blocks in audio.blocks(block_size):
-            if not np.isfinite(blocks).all():  # checked before the FFT, which would warn about them
-                raise SourceError("holds samples that are not finite (NaN or infinity)")
-            if count + len(blocks) > len(frames):  # the header announced less audio than the file holds
-                frames = np.concatenate([frames[:count], np.empty_like(blocks)])
-            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, in our words
-                new = blocks_to_frames(blocks, out=frames[count:count + len(blocks)])
-                block_sum, block_sq = frame_sums(new)
-            total += block_sum
-            total_sq += block_sq
-            count += len(new)
-    if count == 0:
-        raise SourceError(f"shorter than one block ({block_size} samples, {block_size / SAMPLE_RATE:.2f} s)")
-    if not np.isfinite(total).all():
+    spec = FrameSpec.from_params(params)
+    with AudioReader(path, spec.sample_rate) as audio:
+        chunks = list(audio.chunks())
+    if not all(np.isfinite(chunk).all() for chunk in chunks):  # checked before the FFT, which would warn about them
+        raise SourceError("holds samples that are not finite (NaN or infinity)")
+    samples = np.concatenate(chunks)
+    if len(samples) < spec.frame_size:
+        raise SourceError(f"shorter than one frame ({spec.frame_size} samples at {spec.sample_rate} Hz, "
+                          f"{spec.frame_size / spec.sample_rate:.2f} s)")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # an overflow is reported below, in our words
+        frames = spec.to_frames(samples)
+        total, total_sq = frame_sums(frames)
+    if not (np.isfinite(total).all() and np.isfinite(total_sq).all()):
         raise SourceError("holds samples too large to transform (far outside [-1, 1])")
-    return {"frames": frames[:count], "sum": total, "sumsq": total_sq}, {}
+    return {"frames": frames, "sum": total, "sumsq": total_sq}, {}
 
 
 def frame_sums(frames: np.ndarray, rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -75,8 +69,8 @@ class Prepared:
     entries: list[Entry]
 
     @property
-    def block_size(self) -> int:
-        return self.cache.params["block_size"]
+    def spec(self) -> FrameSpec:
+        return FrameSpec.from_params(self.cache.params)
 
     def frames(self) -> list[np.ndarray]:
         """Each file's frames, memory-mapped read-only."""
@@ -100,14 +94,13 @@ class Prepared:
         return mean.astype(np.float32), np.maximum(std, MIN_STD).astype(np.float32)
 
 
-def prepare(dataset_dir: Path, cache_dir: Path, block_size: int, workers: int = 1,
-            progress: bool = True) -> Prepared:
+def prepare(dataset_dir: Path, cache_dir: Path, spec: FrameSpec, workers: int = 1, progress: bool = True) -> Prepared:
     """Reconcile the cache in ``cache_dir`` with the audio in ``dataset_dir``; report what was used and skipped."""
     files = find_audio_files(dataset_dir)
     if not files:
         raise UserError(f"no audio files in {dataset_dir}/: copy your music there (.wav, .flac, .ogg, ...), "
                         "or run `music-composer --example`")
-    cache = SourceCache(cache_dir, cache_params(block_size), process_file)
+    cache = SourceCache(cache_dir, cache_params(spec), process_file)
     report = cache.reconcile(files, dataset_dir, workers=workers, progress=progress)
     if report.rebuilt_manifest:
         print(f"rebuilt the cache in {cache_dir}/: {report.rebuilt_manifest}")
@@ -116,7 +109,7 @@ def prepare(dataset_dir: Path, cache_dir: Path, block_size: int, workers: int = 
     entries = cache.usable()
     frames = sum(e.arrays["frames"]["shape"][0] for e in entries)
     print(f"preprocessing: {len(entries)} file(s) used ({report.summary()}); "
-          f"{frames * block_size / SAMPLE_RATE / 60:.1f} min of audio in {cache_dir}/", flush=True)
+          f"{frames / spec.frames_per_second / 60:.1f} min of audio in {cache_dir}/ as {spec.describe()}", flush=True)
     if not entries:
         raise UserError(f"none of the {len(files)} audio file(s) in {dataset_dir}/ could be used (reasons above)")
     return Prepared(cache, entries)

@@ -8,25 +8,25 @@ import numpy as np
 from engine.checkpoint import check_compatible, load_checkpoint
 from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer, run_training, seed_everything
-from wavegen.audio import SAMPLE_RATE
 from wavegen.dataset import Windows, split_segments
+from wavegen.framer import FrameSpec
 from wavegen.model import WaveLSTM, WaveLSTMConfig
 from wavegen.preprocess import Prepared
 
 # Settings that define the model's shape (or the meaning of its inputs): a checkpoint must match all of them.
-HPARAM_KEYS = ["sample_rate", "block_size", "hidden_layer_neurons", "hidden_layer_count"]
+HPARAM_KEYS = [*FrameSpec().params(), "hidden_layer_neurons", "hidden_layer_count"]
 
 
-def model_hparams(block_size: int, hidden_layer_neurons: int, hidden_layer_count: int) -> dict:
+def model_hparams(spec: FrameSpec, hidden_layer_neurons: int, hidden_layer_count: int) -> dict:
     """The shape-defining settings stored in (and checked against) every checkpoint."""
-    return {"sample_rate": SAMPLE_RATE, "block_size": block_size, "hidden_layer_neurons": hidden_layer_neurons,
-            "hidden_layer_count": hidden_layer_count}
+    return {**spec.params(), "hidden_layer_neurons": hidden_layer_neurons, "hidden_layer_count": hidden_layer_count}
 
 
-def build_model(hparams: dict) -> WaveLSTM:
+def build_model(hparams: dict, input_noise: float = 0.0) -> WaveLSTM:
     """A fresh model of the shape ``hparams`` describe."""
-    return WaveLSTM(WaveLSTMConfig(frame_dim=hparams["block_size"], hidden_size=hparams["hidden_layer_neurons"],
-                                   num_layers=hparams["hidden_layer_count"]))
+    return WaveLSTM(WaveLSTMConfig(frame_dim=FrameSpec.from_params(hparams).frame_dim,
+                                   hidden_size=hparams["hidden_layer_neurons"],
+                                   num_layers=hparams["hidden_layer_count"], input_noise=input_noise))
 
 
 def load_saved(checkpoint: Path, hparams: dict) -> dict | None:
@@ -38,11 +38,11 @@ def load_saved(checkpoint: Path, hparams: dict) -> dict | None:
     return state
 
 
-def saved_model(saved: dict, hparams: dict) -> tuple[WaveLSTM, np.ndarray, np.ndarray]:
-    """The model in a loaded checkpoint (CPU, eval mode) and the normalisation it was trained with."""
+def saved_model(saved: dict, hparams: dict) -> WaveLSTM:
+    """The model in a loaded checkpoint (CPU, eval mode); its normalisation is that of saved_training_windows."""
     model = build_model(hparams)
     model.load_state_dict(saved["model"])
-    return model.eval(), saved["extra"]["mean"], saved["extra"]["std"]
+    return model.eval()
 
 
 def split_windows(prepared: Prepared, mean: np.ndarray, std: np.ndarray, length: int, stride: int,
@@ -58,12 +58,12 @@ def make_windows(prepared: Prepared, mean: np.ndarray, std: np.ndarray, length: 
     """Training and validation windows over the cached frames; prints a one-line summary of what is used."""
     train, val, val_files = split_windows(prepared, mean, std, length, stride, val_fraction)
     if len(train) == 0:
-        raise UserError("the audio is too short to train on: one file must hold at least 2 blocks "
-                        f"({2 * prepared.block_size / SAMPLE_RATE:.2f} s)")
+        raise UserError("the audio is too short to train on: one file must hold at least 2 frames "
+                        f"({2 / prepared.spec.frames_per_second:.2f} s)")
     if train.length < length:
         print(f"note: the longest stretch of training audio is {train.length + 1} frames, so windows are "
               f"{train.length} frames long instead of --sequence-length {length}")
-    seconds = train.length * prepared.block_size / SAMPLE_RATE
+    seconds = train.length / prepared.spec.frames_per_second
     files = len(prepared.entries)
     tails = ("each file" if val_files == files
              else f"{val_files} of {files} files ({files - val_files} too short to split)")
@@ -86,19 +86,21 @@ def saved_training_windows(prepared: Prepared, saved: dict) -> Windows:
 
 
 def train(prepared: Prepared, hparams: dict, config: TrainConfig, stats: tuple[np.ndarray, np.ndarray] | None,
-          length: int, stride: int, val_fraction: float) -> tuple[WaveLSTM, np.ndarray, np.ndarray, Windows]:
+          length: int, stride: int, val_fraction: float,
+          input_noise: float = 0.0) -> tuple[WaveLSTM, Windows]:
     """Train the model for ``config.epochs`` in total (the Trainer resumes from ``config.checkpoint`` if it exists).
 
+    ``input_noise``: the standard deviation of the noise added to the input frames (see WaveLSTM.training_loss).
     ``stats``: the normalisation a resumed model was trained with (kept even if files were added since); None for
-    a new model, which uses the statistics of the training frames. Returns the model (eval mode), its
-    normalisation and the training windows (to seed generation).
+    a new model, which uses the statistics of the training frames. Returns the model (eval mode) and the training
+    windows (to seed generation; they hold the normalisation).
     """
     mean, std = stats if stats is not None else prepared.normalisation(val_fraction)
     train_set, val_set = make_windows(prepared, mean, std, length, stride, val_fraction)
     seed_everything(config.seed)  # the Trainer seeds too, but only after the model's weights are drawn
-    model = build_model(hparams)
+    model = build_model(hparams, input_noise)
     extra = {"mean": mean, "std": std, "preprocessing": prepared.cache.params,
              "windows": {"sequence_length": length, "stride": stride, "val_fraction": val_fraction}}
     trainer = Trainer(model, train_set, val_set, config, hparams=hparams, extra_state=extra)
     run_training(trainer)
-    return model.eval(), mean, std, train_set
+    return model.eval(), train_set

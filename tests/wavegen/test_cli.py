@@ -13,13 +13,15 @@ import soundfile as sf
 import torch
 
 from wavegen.cli import main, parse_args
+from wavegen.example import EXAMPLE_DEFAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 FLAGS = ["-d", "--datasets-folder-path", "-t", "--traindata-folder-path", "-o", "--output-music-name", "-n",
          "--hidden-layer-neurons", "-l", "--hidden-layer-count", "-e", "--epochs", "-b", "--batch-size", "-s",
          "--seconds-to-generate", "-g", "--generated-music-num", "--preprocess-only", "--example", "--seed",
          "--device", "--checkpoint", "--learning-rate", "--block-size", "--sequence-length", "--stride",
-         "--val-fraction", "--workers", "--no-progress"]
+         "--val-fraction", "--workers", "--no-progress", "--framer", "--features", "--sample-rate", "--frame-size",
+         "--hop-size", "--input-noise", "--generation-noise", "--include-seed", "--png", "--evaluate"]
 
 
 def tiny_run(tmp_path: Path, dataset: Path, *extra: str) -> list[str]:
@@ -34,7 +36,11 @@ def test_defaults_and_types():
         Path("input_music_dataset"), Path("train_data"), "output")
     assert (args.hidden_layer_neurons, args.hidden_layer_count, args.epochs, args.batch_size,
             args.seconds_to_generate, args.generated_music_num) == (1024, 4, 20, 10, 10.0, 10)
-    assert args.stride == args.sequence_length == 40
+    assert args.stride == args.sequence_length == 128
+    assert (args.framer, args.features, args.sample_rate, args.frame_size, args.hop_size) == (
+        "stft", "logmag", 22050, 2048, 512)
+    assert (args.input_noise, args.generation_noise) == (1.0, 1.25)
+    assert parse_args(["--framer", "blocks"]).sequence_length == 40
     assert parse_args(["-d", "music/", "-t", "cache/"]).datasets_folder_path == Path("music")
     assert parse_args(["-s", "2.5", "--lr", "3e-4"]).seconds_to_generate == 2.5
 
@@ -53,6 +59,10 @@ def test_defaults_and_types():
     (["-o", "song.flac"], "argument -o/--output-music-name: 'song.flac': the clips are WAV files"),
     (["--seed", "-1"], "argument --seed: '-1' must be in 0 .. 4294967295"),
     (["--seed", "4294967296"], "argument --seed: '4294967296' must be in 0 .. 4294967295"),
+    (["--framer", "fft"], "argument --framer: invalid choice: 'fft'"),
+    (["--hop-size", "1100"], "--frame-size 2048 must be even and at least twice --hop-size 1100"),
+    (["--frame-size", "1023"], "--frame-size 1023 must be even"),
+    (["--generation-noise", "-1"], "argument --generation-noise: '-1' must be 0 or more"),
 ])
 def test_bad_values_are_rejected_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -62,7 +72,7 @@ def test_bad_values_are_rejected_before_any_work(argv, message, capsys):
 
 def test_example_defaults_yield_to_explicit_flags():
     args = parse_args(["--example", "-n", "32"])
-    assert (args.hidden_layer_neurons, args.hidden_layer_count, args.stride) == (32, 1, 4)
+    assert (args.hidden_layer_neurons, args.hidden_layer_count, args.stride) == (32, 1, EXAMPLE_DEFAULTS["stride"])
     assert args.checkpoint == Path("checkpoints/example.pt")
 
 
@@ -90,7 +100,10 @@ def test_end_to_end_tiny_run_writes_valid_clips(tmp_path, dataset, capsys):
     assert main(tiny_run(tmp_path, dataset, "-e", "1", "-s", "1", "-g", "2")) == 0
     out = capsys.readouterr().out
     assert "2 file(s) used" in out and "epoch 1/1" in out and "val/baseline_mse" in out
-    clips = sorted((tmp_path / "out").iterdir())
+    assert "stft logmag frames" in out and "evaluation against" in out and "frozen spectrum" in out
+    evaluation = json.loads((tmp_path / "out" / "clip-evaluation.json").read_text())
+    assert evaluation["count"] == 2 and evaluation["clip_seconds"] == pytest.approx(1.0, abs=1e-3)
+    clips = sorted((tmp_path / "out").glob("*.wav"))
     assert [c.name for c in clips] == ["clip-0.wav", "clip-1.wav"]
     for clip in clips:
         info = sf.info(str(clip))
@@ -111,7 +124,7 @@ def test_rerun_resumes_from_the_saved_epoch(tmp_path, dataset, capsys):
     first = torch.load(tmp_path / "model.pt", weights_only=False)
     assert (first["epoch"], first["hparams"]["hidden_layer_neurons"]) == (1, 16)
     assert set(first["extra"]) == {"mean", "std", "preprocessing", "windows"}
-    assert first["train_config"]["learning_rate"] == 1e-3 and first["extra"]["preprocessing"]["block_size"] == 11025
+    assert first["train_config"]["learning_rate"] == 1e-3 and first["extra"]["preprocessing"]["frame_size"] == 2048
     capsys.readouterr()
     assert main(tiny_run(tmp_path, dataset, "-e", "2", "-g", "0")) == 0
     out = capsys.readouterr().out
@@ -127,10 +140,12 @@ def test_checkpoint_with_other_shape_flags_is_refused_before_touching_the_cache(
     assert main(tiny_run(tmp_path, dataset, "-e", "2", "-g", "0", "-n", "8")) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: checkpoint") and "hidden_layer_neurons: checkpoint has 16, now 8" in err
-    assert main(tiny_run(tmp_path, dataset, "-e", "0", "--block-size", "4410")) == 2
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "--hop-size", "256")) == 2
     captured = capsys.readouterr()
-    assert "block_size: checkpoint has 11025, now 4410" in captured.err and "preprocessing" not in captured.out
-    assert json.loads((tmp_path / "cache" / "manifest.json").read_text())["params"]["block_size"] == 11025
+    assert "hop_size: checkpoint has 512, now 256" in captured.err and "preprocessing" not in captured.out
+    assert json.loads((tmp_path / "cache" / "manifest.json").read_text())["params"]["hop_size"] == 512
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "--framer", "blocks")) == 2
+    assert "framer: checkpoint has 'stft', now 'blocks'" in capsys.readouterr().err
 
 
 def test_same_seed_same_clips_other_seed_other_clips(tmp_path, dataset):
@@ -154,7 +169,8 @@ def test_epochs_zero_gives_the_clips_training_time_generation_gave(tmp_path, dat
 
 def test_as_many_clips_as_training_windows_are_all_distinct(tmp_path, dataset, capsys):
     # 18 frames per file, 16 of them for training: windows of 4 frames every 2 give 6 per file, 12 in all
-    run = tiny_run(tmp_path, dataset, "-e", "1", "-s", "0.5", "-g", "12", "--sequence-length", "4", "--stride", "2")
+    run = tiny_run(tmp_path, dataset, "-e", "1", "-s", "0.5", "-g", "12", "--sequence-length", "4", "--stride", "2",
+                   "--framer", "blocks")
     assert main(run) == 0
     assert "training on 12 window(s) of 4 frame(s)" in capsys.readouterr().out
     clips = {(tmp_path / "out" / f"clip-{i}.wav").read_bytes() for i in range(12)}
@@ -163,7 +179,7 @@ def test_as_many_clips_as_training_windows_are_all_distinct(tmp_path, dataset, c
 
 def test_validation_summary_says_how_many_files_gave_a_tail(tmp_path, dataset, capsys):
     sf.write(dataset / "short.wav", np.zeros(int(2.5 * 44100)), 44100)  # 10 frames: a 10 % tail of 1 frame is unused
-    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0")) == 0
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--framer", "blocks")) == 0
     out = capsys.readouterr().out
     assert "validating on 2 window(s) of 1 frame(s), the last 10% of 2 of 3 files (1 too short to split)" in out
 
@@ -218,3 +234,31 @@ def test_ctrl_c_saves_the_steps_so_far_and_says_so_in_one_line(tmp_path, dataset
     assert capsys.readouterr().err == ("interrupted: the checkpoint holds the training done so far and the cache is "
                                        "intact; run the same command again to resume\n")
     assert torch.load(tmp_path / "model.pt", weights_only=False)["step"] == 3
+
+
+def test_include_seed_png_and_evaluate_on_existing_clips(tmp_path, dataset, capsys):
+    run = tiny_run(tmp_path, dataset, "-e", "1", "-s", "0.5", "-g", "2", "--sequence-length", "21")
+    assert main([*run, "--include-seed", "--png", "--generation-noise", "0.5"]) == 0
+    seed_samples = round(22 * 512 * 44100 / 22050)  # a window of 21 + 1 frames, 512 samples apart at 22.05 kHz
+    for i in range(2):
+        assert sf.info(str(tmp_path / "out" / f"clip-{i}.wav")).frames == seed_samples + round(0.5 * 44100)
+        assert (tmp_path / "out" / f"clip-{i}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first = json.loads((tmp_path / "out" / "clip-evaluation.json").read_text())
+    assert first["clip_seconds"] == pytest.approx(0.5, abs=1e-3)  # the continuation only, without the seed
+    capsys.readouterr()
+    assert main([*run, "--evaluate"]) == 0
+    out = capsys.readouterr().out
+    assert "scoring 2 clip(s)" in out and "real music" in out and "epoch" not in out
+    assert json.loads((tmp_path / "out" / "clip-evaluation.json").read_text())["clip_seconds"] > 1.0  # the files
+    assert main([*run, "--evaluate", "-o", str(tmp_path / "none")]) == 2
+    assert "--evaluate: no clips" in capsys.readouterr().err
+    (tmp_path / "out" / "clip-1.wav").write_text("not audio")
+    assert main([*run, "--evaluate"]) == 2
+    assert capsys.readouterr().err == (f"error: --evaluate: {tmp_path / 'out' / 'clip-1.wav'}: not readable as audio "
+                                       "(Format not recognised.)\n")
+
+
+def test_the_blocks_framer_still_runs_end_to_end(tmp_path, dataset, capsys):
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-s", "0.6", "-g", "1", "--framer", "blocks")) == 0
+    assert "disjoint rfft blocks of 11025 samples" in capsys.readouterr().out
+    assert sf.info(str(tmp_path / "out" / "clip-0.wav")).frames == round(0.6 * 44100)

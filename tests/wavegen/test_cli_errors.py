@@ -8,6 +8,7 @@ import pytest
 import music_composer
 from wavegen import preflight
 from wavegen.cli import build_parser, main, parse_args
+from wavegen.framer import FrameSpec
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "music-composer.py"
@@ -74,16 +75,20 @@ def test_generation_too_large_for_memory_is_refused_when_parsing(capsys, monkeyp
     assert exit_info.value.code == 2
     assert "10 clip(s) of 1e+09 s need about" in err and "GiB of memory to generate, more than the limit of" in err
     assert parse_args(["-s", "1e9", "-g", "0"]).generated_music_num == 0  # no clips, nothing to hold
-    needed = preflight.generation_bytes(10, 10.0, 11025, 1024)
+    needed = preflight.generation_bytes(10, 10.0, FrameSpec(), 1024)
     monkeypatch.setattr(preflight, "memory_limit", lambda: needed)
     assert parse_args([]).seconds_to_generate == 10.0  # the defaults fit exactly
     with pytest.raises(SystemExit):
         parse_args(["-g", "11"])
 
 
-def test_generation_bytes_cover_the_batch_of_frames_and_hidden_states():
-    frames = 10 * 44100 / 11025 + 1
-    assert preflight.generation_bytes(10, 10.0, 11025, 1024) == 4 * frames * (10 * (1024 + 2 * 11025) + 3 * 11025)
+def test_generation_bytes_cover_the_batch_of_frames_hidden_states_and_griffin_lim():
+    frames = 10 * 22050 / 512 + 1
+    samples = 4 * 10 * (22050 + 44100)
+    expected = 4 * (10 * (frames * (1024 + 2 * 1025) + samples) + 8 * 1025 * frames)
+    assert preflight.generation_bytes(10, 10.0, FrameSpec(), 1024) == expected
+    blocks = preflight.generation_bytes(10, 10.0, FrameSpec.blocks(11025), 1024)
+    assert blocks == 4 * 10 * ((10 * 4 + 1) * (1024 + 2 * 11025) + 4 * 10 * 2 * 44100)
 
 
 @pytest.mark.parametrize("argv, suggestion", [

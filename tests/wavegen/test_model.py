@@ -2,13 +2,14 @@
 import numpy as np
 import torch
 
+from wavegen.framer import FrameSpec
 from wavegen.generate import frames_to_audio, generate_frames
 from wavegen.model import WaveLSTM, WaveLSTMConfig
 
 
-def small_model() -> WaveLSTM:
+def small_model(input_noise: float = 0.0) -> WaveLSTM:
     torch.manual_seed(0)
-    return WaveLSTM(WaveLSTMConfig(frame_dim=8, hidden_size=6, num_layers=2)).eval()
+    return WaveLSTM(WaveLSTMConfig(frame_dim=8, hidden_size=6, num_layers=2, input_noise=input_noise)).eval()
 
 
 def test_training_loss_reports_mse_and_repeat_last_frame_baseline():
@@ -18,6 +19,27 @@ def test_training_loss_reports_mse_and_repeat_last_frame_baseline():
     assert torch.allclose(out.loss, ((predictions - batch[:, 1:]) ** 2).mean()) and out.metrics["mse"] == out.loss
     assert torch.allclose(out.metrics["baseline_mse"], ((batch[:, :-1] - batch[:, 1:]) ** 2).mean())
     assert out.count == 3
+
+
+def test_input_noise_perturbs_training_inputs_only_and_not_the_baseline():
+    batch = torch.randn(3, 5, 8)
+    noisy = small_model(input_noise=0.5)
+    clean = small_model().training_loss(batch, step=0)
+    assert torch.equal(noisy.training_loss(batch, step=0).loss, clean.loss)  # eval mode: validation sees clean frames
+    trained = noisy.train().training_loss(batch, step=0)
+    assert not torch.equal(trained.loss, clean.loss)
+    assert torch.equal(trained.metrics["baseline_mse"], clean.metrics["baseline_mse"])
+
+
+def test_generation_noise_is_fed_back_reproducibly():
+    model = small_model()
+    seeds = torch.randn(2, 4, 8)
+    plain = generate_frames(model, seeds, num_frames=6, progress=False)
+    noisy = generate_frames(model, seeds, num_frames=6, noise=0.5, seed=1, progress=False)
+    torch.testing.assert_close(noisy[:, 0], plain[:, 0])  # the first frame follows the seed alone
+    assert not torch.allclose(noisy[:, 1:], plain[:, 1:])
+    torch.testing.assert_close(generate_frames(model, seeds, 6, noise=0.5, seed=1, progress=False), noisy)
+    assert not torch.allclose(generate_frames(model, seeds, 6, noise=0.5, seed=2, progress=False), noisy)
 
 
 def test_stepwise_generation_equals_running_the_whole_sequence():
@@ -35,6 +57,12 @@ def test_stepwise_generation_equals_running_the_whole_sequence():
 def test_frames_to_audio_has_exact_length_and_never_lets_nan_or_overload_through():
     frames = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32) * 10
     frames[1, 2] = np.nan
-    audio = frames_to_audio(frames, np.zeros(8, np.float32), np.ones(8, np.float32), num_samples=20)
+    audio = frames_to_audio(frames, np.zeros(8, np.float32), np.ones(8, np.float32), FrameSpec.blocks(8),
+                            num_samples=20)
     assert audio.shape == (20,) and np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
     assert (audio[8:16] == 0).all()  # the block with a NaN became silence
+    spec = FrameSpec(frame_size=16, hop_size=4)
+    frames = np.full((1, 6, 9), 1e6, dtype=np.float32)
+    frames[0, 2] = np.nan
+    audio = frames_to_audio(frames, np.zeros(9, np.float32), np.ones(9, np.float32), spec, num_samples=20)
+    assert audio.shape == (1, 20) and np.isfinite(audio).all() and np.abs(audio).max() <= 1.0

@@ -14,12 +14,14 @@ import soxr
 from engine.errors import UserError
 from wavegen.audio import SAMPLE_RATE, AudioReader, find_audio_files
 from wavegen.dataset import split_segments
+from wavegen.framer import FrameSpec
 from wavegen.preprocess import prepare
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PIANO = FIXTURES / "minuet-bars1-3-piano-44k-stereo.flac"
 HARPSICHORD = FIXTURES / "minuet-bars5-7-harpsichord-22k-mono.flac"
 REPO = Path(__file__).resolve().parents[2]
+BLOCKS = FrameSpec.blocks(11025)  # the cache's behaviour does not depend on the framer; 0.25 s blocks are quick
 
 
 def decode(path: Path) -> np.ndarray:
@@ -27,8 +29,8 @@ def decode(path: Path) -> np.ndarray:
         return np.concatenate(list(audio.chunks()))
 
 
-def run_prepare(dataset: Path, cache: Path, workers: int = 1):
-    return prepare(dataset, cache, 11025, workers=workers, progress=False)
+def run_prepare(dataset: Path, cache: Path, workers: int = 1, spec: FrameSpec = BLOCKS):
+    return prepare(dataset, cache, spec, workers=workers, progress=False)
 
 
 @pytest.mark.parametrize("subtype, tolerance", [("PCM_16", 1e-6), ("PCM_24", 1e-4), ("FLOAT", 1e-4),
@@ -111,7 +113,7 @@ def test_bad_files_are_skipped_with_their_reason_and_the_run_goes_on(dataset, tm
     assert reasons == {f"skipped {dataset / 'empty.wav'}": "empty file (0 bytes)",
                        f"skipped {dataset / 'text.wav'}": "not readable as audio (Format not recognised.)",
                        f"skipped {dataset / 'truncated.flac'}": "damaged audio data (Error : flac decoder lost sync.)",
-                       f"skipped {dataset / 'short.wav'}": "shorter than one block (11025 samples, 0.25 s)",
+                       f"skipped {dataset / 'short.wav'}": "shorter than one frame (11025 samples at 44100 Hz, 0.25 s)",
                        f"skipped {dataset / 'nan.wav'}": "holds samples that are not finite (NaN or infinity)"}
     run_prepare(dataset, tmp_path / "cache")  # skipped files are reported again, not re-read
     assert "2 file(s) used (2 reused, 0 processed, 5 skipped)" in capsys.readouterr().out
@@ -165,7 +167,7 @@ def test_damaged_mp3_files_are_named_plainly_and_the_decoder_stays_quiet(tmp_pat
     (tmp_path / "text.mp3").write_text("this is not audio\n" * 50)
     (tmp_path / "holes.mp3").write_bytes(good[:200] + bytes(500) + good[700:])  # the decoder resyncs, noisily
     for workers in (1, 2):
-        prepared = prepare(tmp_path, tmp_path / f"cache{workers}", 11025, workers=workers, progress=False)
+        prepared = run_prepare(tmp_path, tmp_path / f"cache{workers}", workers=workers)
         assert sorted(e.rel for e in prepared.entries) == ["holes.mp3", "song.mp3"]
         reason = "not readable as audio (not valid MP3 data)"
         assert capfd.readouterr().err == f"skipped {tmp_path / 'text.mp3'}: {reason}\n"
@@ -180,19 +182,24 @@ def test_preprocessing_and_help_do_not_import_torch(dataset, tmp_path):
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
-    assert manifest["params"]["block_size"] == 11025 and len(manifest["entries"]) == 2
+    assert manifest["params"]["framer"] == "stft" and manifest["params"]["frame_size"] == 2048
+    assert len(manifest["entries"]) == 2
 
 
-def test_a_header_that_announces_too_little_audio_still_gives_every_frame(monkeypatch):
-    class UnderReporting(AudioReader):
-        def __init__(self, path):
-            super().__init__(path)
-            self.expected_samples //= 3
-
-    from wavegen import preprocess
-    params = preprocess.cache_params(11025)
-    expected, _ = preprocess.process_file(PIANO, params)
-    monkeypatch.setattr(preprocess, "AudioReader", UnderReporting)
-    arrays, _ = preprocess.process_file(PIANO, params)
-    assert len(arrays["frames"]) == len(expected["frames"]) == 18
-    np.testing.assert_array_equal(arrays["frames"], expected["frames"])
+def test_switching_framer_or_its_settings_rebuilds_the_cache(dataset, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    stft = FrameSpec()
+    first = run_prepare(dataset, cache, spec=stft)
+    piano = decode(PIANO)[::2]  # near enough to 22.05 kHz for a frame count
+    assert first.spec == stft and [len(f) for f in first.frames()][0] == stft.num_frames(len(piano))
+    original = np.array(first.frames()[0])
+    assert original.shape[1] == 1025
+    capsys.readouterr()
+    for spec in (BLOCKS, FrameSpec(features="complex"), FrameSpec(hop_size=256), FrameSpec(sample_rate=16000)):
+        prepared = run_prepare(dataset, cache, spec=spec)
+        out = capsys.readouterr().out
+        assert "rebuilt the cache" in out and "preprocessing parameters changed" in out and "2 processed" in out
+        assert prepared.spec == spec and prepared.frames()[0].shape[1] == spec.frame_dim
+    assert "2 reused" in (run_prepare(dataset, cache, spec=FrameSpec(sample_rate=16000)), capsys.readouterr().out)[1]
+    again = run_prepare(dataset, cache, spec=stft)
+    np.testing.assert_array_equal(again.frames()[0], original)

@@ -1,0 +1,59 @@
+"""The evaluation: Fréchet distance, references in the expected order on synthetic music, drift and movement."""
+import json
+
+import numpy as np
+import pytest
+
+from wavegen.evaluate import EVAL_RATE, Music, frechet_distance, loudness_drift, movement, report, score
+
+
+def melody(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Synthetic music: random harmonic notes of a pentatonic scale, a new one every 0.25 s, each decaying."""
+    t = np.arange(round(0.25 * EVAL_RATE)) / EVAL_RATE
+    notes = []
+    for _ in range(round(seconds / 0.25)):
+        f = 220 * 2 ** (rng.choice([0, 2, 4, 7, 9, 12, 14]) / 12)
+        notes.append(np.exp(-6 * t) * sum(np.sin(2 * np.pi * f * k * t) / k for k in (1, 2, 3)))
+    return (0.2 * np.concatenate(notes)).astype(np.float32)
+
+
+def test_frechet_distance_is_zero_for_one_distribution_and_the_squared_mean_shift_for_a_moved_one():
+    a = np.random.default_rng(0).standard_normal((5000, 4))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(a + [3, 0, 0, 0], a) == pytest.approx(9.0, rel=1e-6)
+    assert frechet_distance(np.zeros((50, 4)), a) == pytest.approx(4.0, rel=0.05)  # a point: the other's variance
+
+
+def test_references_order_as_expected_on_synthetic_music():
+    rng = np.random.default_rng(0)
+    music = Music.load_arrays([melody(30.0, rng), melody(30.0, rng)], val_fraction=0.2)
+    clips = [melody(4.0, rng) for _ in range(3)]  # "clips" that are new music of the same kind
+    result = score(clips, music, seed=0)
+    d = result["frechet"]
+    assert d["real"] < d["frozen_spectrum"] < d["white_noise"]
+    assert d["clips"] < d["frozen_spectrum"] and result["progress"] > 0.5
+    frozen = score([np.tile(clips[0][:2205], 40)], music)  # one repeated tenth of a second: a drone
+    assert frozen["frechet"]["clips"] > d["clips"] and frozen["clips"][0]["movement_vs_music"] < 0.2
+    assert all(0.5 < c["movement_vs_music"] < 2 and 0.5 < c["loudness_drift"] < 2 for c in result["clips"])
+
+
+def test_loudness_drift_and_movement():
+    rng = np.random.default_rng(1)
+    music = melody(4.0, rng)
+    fade = music * np.linspace(1.0, 0.1, len(music), dtype=np.float32)
+    assert loudness_drift(music) == pytest.approx(1.0, abs=0.3) and loudness_drift(fade) < 0.4
+    tone = np.sin(2 * np.pi * 440 * np.arange(4 * EVAL_RATE) / EVAL_RATE).astype(np.float32)
+    assert movement(tone) < 0.15 * movement(music)
+    assert np.isnan(movement(music[:EVAL_RATE // 4]))  # too short to tell
+
+
+def test_report_writes_json_without_nan_and_prints_the_summary(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    music = Music.load_arrays([melody(12.0, rng)], val_fraction=0.25)
+    result = score([melody(0.3, rng)], music)
+    report(result, tmp_path / "evaluation.json")
+    saved = json.loads((tmp_path / "evaluation.json").read_text())
+    assert saved["clips"][0]["movement"] is None and set(saved["frechet"]) == {"clips", "real", "frozen_spectrum",
+                                                                              "white_noise"}
+    out = capsys.readouterr().out
+    assert "real music" in out and "frozen spectrum" in out and "changes n/a" in out

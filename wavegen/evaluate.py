@@ -1,0 +1,183 @@
+"""How close generated clips are to the music they continue, beside references computed on the same audio.
+
+The clips' log-mel frames are compared with those of the held-out tail of every file (the last --val-fraction, as
+training holds it out) by the Fréchet distance of Gaussians fitted to each (as FAD does, on log-mel frames instead of
+embeddings; lower = closer). Three references of the same count and length as the clips are scored the same way:
+excerpts of the training part of the music (real vs real: the ceiling), noise with the tail's frozen average
+spectrum (what a drone that learned only the average scores), and white noise of the music's loudness. Per clip:
+the loudness drift (RMS of the last second over the first) and how much it still changes in its second half
+(the mean distance between consecutive quarter-second log-mel means), beside the same for the real excerpts.
+This module never imports torch.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.atomic import write_json
+from engine.errors import SourceError, UserError
+from wavegen.audio import AudioReader
+from wavegen.dataset import split_segments
+
+EVAL_RATE = 22050
+N_FFT = 2048
+HOP = 512
+N_MELS = 64
+DB_FLOOR = 1e-8  # -80 dB: quieter detail (and silence) all count the same
+SEGMENT_S = 0.25  # the time scale of "still changing": quarter-second means of log-mel frames
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    """Log-mel frames [n, N_MELS] (dB) of mono audio at EVAL_RATE."""
+    import librosa
+    power = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float32), sr=EVAL_RATE, n_fft=N_FFT,
+                                           hop_length=HOP, n_mels=N_MELS)
+    return 10.0 * np.log10(np.maximum(power, DB_FLOOR)).T
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a`` and of ``b``.
+
+    |mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)), the trace of the square root taken as the sum of the square
+    roots of the eigenvalues of C_a^(1/2) C_b C_a^(1/2) (symmetric, so stable also for singular covariances).
+    """
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+    cross = np.sqrt(np.maximum(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0.0)).sum()
+    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
+
+
+def movement(audio: np.ndarray) -> float:
+    """How much ``audio``'s second half still changes: the mean distance (dB) between consecutive quarter-second
+    means of its log-mel frames; NaN when the half is shorter than two quarter seconds."""
+    frames = log_mel(audio[len(audio) // 2:])
+    per_segment = max(1, round(SEGMENT_S * EVAL_RATE / HOP))
+    count = len(frames) // per_segment
+    if count < 2:
+        return math.nan
+    means = frames[:count * per_segment].reshape(count, per_segment, -1).mean(axis=1)
+    return float(np.linalg.norm(np.diff(means, axis=0), axis=1).mean())
+
+
+def loudness_drift(audio: np.ndarray) -> float:
+    """RMS of the last second over that of the first (of the last and first half when shorter than 2 s)."""
+    span = min(EVAL_RATE, len(audio) // 2)
+    first, last = audio[:span], audio[len(audio) - span:]
+    return float(np.sqrt(np.mean(last ** 2)) / max(np.sqrt(np.mean(first ** 2)), 1e-9))
+
+
+@dataclass
+class Music:
+    """The dataset's audio at EVAL_RATE, split as training splits it: training parts and held-out tails."""
+
+    train: list[np.ndarray]
+    tails: list[np.ndarray]
+
+    @classmethod
+    def load(cls, files: list[Path], val_fraction: float) -> Music:
+        """The readable ``files`` (the cache names those it could not read), split."""
+        audio = []
+        for path in files:
+            with contextlib.suppress(SourceError), AudioReader(path, EVAL_RATE) as reader:
+                audio.append(reader.samples())
+        return cls.load_arrays(audio, val_fraction)
+
+    @classmethod
+    def load_arrays(cls, audio: list[np.ndarray], val_fraction: float) -> Music:
+        """Audio at EVAL_RATE, one array per file, split."""
+        train, tails = split_segments(audio, val_fraction)
+        if not tails:
+            raise UserError("no held-out audio to evaluate against: --val-fraction is 0 or every file is too short")
+        return cls(train, tails)
+
+
+def excerpts(parts: list[np.ndarray], count: int, length: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` random excerpts of ``length`` samples from the parts that long (from the longest part, shorter, when
+    none is)."""
+    usable = [p for p in parts if len(p) >= length] or [max(parts, key=len)]
+    chosen = rng.choice(len(usable), count, replace=len(usable) < count)
+    out = []
+    for i in chosen:
+        part = usable[i]
+        start = rng.integers(0, len(part) - min(length, len(part)) + 1)
+        out.append(part[start:start + length])
+    return out
+
+
+def frozen_spectrum(tails: list[np.ndarray], count: int, length: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` clips of noise whose spectrum is the tails' average magnitude spectrum, frozen in time."""
+    import librosa
+    magnitude = np.concatenate([np.abs(librosa.stft(t, n_fft=N_FFT, hop_length=HOP)) for t in tails], axis=1)
+    average = magnitude.mean(axis=1, keepdims=True)
+    frames = 1 + length // HOP
+    return [librosa.istft(average * np.exp(2j * np.pi * rng.random((len(average), frames))), hop_length=HOP,
+                          n_fft=N_FFT, length=length) for _ in range(count)]
+
+
+def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
+    """The clips' (audio at EVAL_RATE) distance to the held-out music beside the references; per-clip drift and
+    movement. JSON-able."""
+    rng = np.random.default_rng(seed)
+    length = min(len(c) for c in clips)
+    reference = np.concatenate([log_mel(t) for t in music.tails])
+    tail_rms = float(np.sqrt(np.mean(np.concatenate(music.tails) ** 2)))
+    sets = {"clips": clips,
+            "real": excerpts(music.train, len(clips), length, rng),
+            "frozen_spectrum": frozen_spectrum(music.tails, len(clips), length, rng),
+            "white_noise": [tail_rms * rng.standard_normal(length).astype(np.float32) for _ in clips]}
+    distance = {name: frechet_distance(np.concatenate([log_mel(a) for a in audio]), reference)
+                for name, audio in sets.items()}
+    gap = distance["frozen_spectrum"] - distance["real"]
+    moving = [m for m in map(movement, sets["real"]) if not math.isnan(m)]
+    music_movement = float(np.mean(moving)) if moving else math.nan
+    per_clip = [{"loudness_drift": loudness_drift(c), "movement": movement(c),
+                 "movement_vs_music": movement(c) / music_movement if music_movement > 0 else math.nan}
+                for c in clips]
+    return {"frechet": distance,
+            "progress": (distance["frozen_spectrum"] - distance["clips"]) / gap if gap > 0 else math.nan,
+            "music_movement": music_movement, "clips": per_clip,
+            "held_out_seconds": sum(len(t) for t in music.tails) / EVAL_RATE,
+            "clip_seconds": length / EVAL_RATE, "count": len(clips)}
+
+
+def ratio(value: float, text: str) -> str:
+    """``value`` formatted with ``text`` (a format spec), or n/a for NaN."""
+    return "n/a" if math.isnan(value) else format(value, text)
+
+
+def summary(result: dict) -> str:
+    """The result as console lines."""
+    d = result["frechet"]
+    lines = [f"evaluation against {result['held_out_seconds']:.1f} s of held-out music ({result['count']} clip(s) of "
+             f"{result['clip_seconds']:.1f} s; log-mel Fréchet distance, lower is closer):",
+             f"  real music       {d['real']:10.1f}  (other excerpts of the same music: the ceiling)",
+             f"  clips            {d['clips']:10.1f}  ({ratio(result['progress'], '.0%')} of the way from the frozen "
+             "spectrum to real music)",
+             f"  frozen spectrum  {d['frozen_spectrum']:10.1f}  (the music's average spectrum, unchanging)",
+             f"  white noise      {d['white_noise']:10.1f}"]
+    for i, clip in enumerate(result["clips"]):
+        lines.append(f"  clip {i}: loudness of the last second x{ratio(clip['loudness_drift'], '.2f')} of the first; "
+                     f"its second half changes {ratio(clip['movement_vs_music'], '.2f')}x as much as the music does")
+    return "\n".join(lines)
+
+
+def report(result: dict, path: Path) -> None:
+    """Print the summary and write the result as JSON to ``path``."""
+    write_json(path, json_safe(result))
+    print(summary(result))
+    print(f"evaluation written to {path}")
+
+
+def json_safe(value: object) -> object:
+    """``value`` with NaN replaced by None, as JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value

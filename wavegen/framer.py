@@ -1,0 +1,143 @@
+"""Audio <-> frames, the features the model reads and writes: overlapping STFT frames (the default) or disjoint blocks.
+
+- ``stft``: a periodic-Hann-windowed STFT at ``sample_rate``, a ``frame_size``-point FFT every ``hop_size`` samples,
+  frames centred on their hop as librosa centres them (the signal is padded with half a frame of zeros on each side).
+  Windowed overlap-add (librosa.istft) inverts it exactly. Features are ``logmag``, the log of each bin's magnitude
+  (the phase is rebuilt by Griffin-Lim when audio is made), or ``complex``, the real and imaginary parts of the bins
+  (wavegen.frames layout).
+- ``blocks``: the original tool's disjoint 44.1 kHz blocks, each block's orthonormal rfft one frame. Every block is
+  inverted on its own, so generated audio has a discontinuity at every block boundary; kept for fidelity with it.
+
+Spectra are scaled by 2 / sum(window), so a sine of amplitude a peaks at a whatever the frame size. This module never
+imports torch.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from wavegen.audio import SAMPLE_RATE
+from wavegen.frames import blocks_to_frames, frame_to_spectrum, frames_to_blocks, num_bins, spectrum_to_frame
+
+FRAMERS = ("stft", "blocks")
+FEATURES = ("logmag", "complex")
+LOG_FLOOR = 1e-5  # magnitude floor of logmag features: -100 dB of a full-scale sine, under 16-bit noise
+LOG_CEILING = 100.0  # generated magnitudes are clipped here, so exp() of a wild prediction cannot overflow
+GRIFFIN_LIM_ITERATIONS = 32
+_FRAMES_PER_PIECE = 2048  # frames transformed at a time, so memory stays flat for files of any length
+
+
+def hann(size: int) -> np.ndarray:
+    """The periodic Hann window (scipy's and librosa's 'hann')."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(size) / size)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """How audio becomes frames and back; its fields go into the cache parameters and the checkpoint."""
+
+    framer: str = "stft"
+    features: str = "logmag"  # "logmag" or "complex" for stft; "rfft" for blocks
+    sample_rate: int = 22050
+    frame_size: int = 2048
+    hop_size: int = 512
+
+    @classmethod
+    def blocks(cls, block_size: int) -> FrameSpec:
+        """The original tool's framing: disjoint blocks of ``block_size`` samples at 44.1 kHz, rfft frames."""
+        return cls("blocks", "rfft", SAMPLE_RATE, block_size, block_size)
+
+    @classmethod
+    def from_params(cls, params: dict) -> FrameSpec:
+        return cls(**{k: params[k] for k in asdict(cls())})
+
+    def params(self) -> dict:
+        return asdict(self)
+
+    @property
+    def frame_dim(self) -> int:
+        """Numbers per frame: the bins' log-magnitudes, or a spectrum's real layout (as many as samples)."""
+        return num_bins(self.frame_size) if self.features == "logmag" else self.frame_size
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_size
+
+    def describe(self) -> str:
+        """One line for the console, e.g. 'stft logmag frames, 2048-point FFT every 512 samples at 22050 Hz'."""
+        if self.framer == "blocks":
+            return f"disjoint rfft blocks of {self.frame_size} samples at {self.sample_rate} Hz"
+        return (f"stft {self.features} frames, {self.frame_size}-point FFT every {self.hop_size} samples at "
+                f"{self.sample_rate} Hz ({self.frames_per_second:.1f} frames/s)")
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames made from ``num_samples`` samples (blocks: whole blocks only; stft: centred frames)."""
+        return num_samples // self.frame_size if self.framer == "blocks" else 1 + num_samples // self.hop_size
+
+    def frames_for(self, num_samples: int) -> int:
+        """Frames needed to make at least ``num_samples`` samples (their first sample at the first frame's centre)."""
+        return -(-num_samples // self.hop_size) + (self.framer == "stft")
+
+    @property
+    def silence(self) -> float:
+        """The feature value of silence (every number of a silent frame)."""
+        return float(np.log(LOG_FLOOR)) if self.features == "logmag" else 0.0
+
+    def to_frames(self, samples: np.ndarray) -> np.ndarray:
+        """Mono samples at ``sample_rate`` -> float32 frames [num_frames, frame_dim]."""
+        if self.framer == "blocks":
+            blocks = samples[:self.num_frames(len(samples)) * self.frame_size].reshape(-1, self.frame_size)
+            return blocks_to_frames(blocks.astype(np.float32))
+        out = np.empty((self.num_frames(len(samples)), self.frame_dim), dtype=np.float32)
+        for start, spectrum in stft_pieces(samples, self.frame_size, self.hop_size):
+            target = out[start:start + len(spectrum)]
+            if self.features == "logmag":
+                np.log(np.abs(spectrum) + LOG_FLOOR, out=target)
+            else:
+                spectrum_to_frame(spectrum, self.frame_size, out=target)
+        return out
+
+    def to_samples(self, frames: np.ndarray, num_samples: int, seed: int = 0) -> np.ndarray:
+        """Frames [..., n, frame_dim] -> float32 samples [..., num_samples] (phase by Griffin-Lim for logmag; zeros
+        where the frames end before ``num_samples``)."""
+        import librosa
+        if self.framer == "blocks":
+            blocks = frames_to_blocks(frames.astype(np.float32))
+            return exact_length(blocks.reshape(*frames.shape[:-2], -1), num_samples)
+        scale = window_scale(self.frame_size)
+        count = frames.shape[-2]  # Griffin-Lim's own STFT of ``length`` samples must give as many frames
+        length = num_samples if self.num_frames(num_samples) == count else (count - 1) * self.hop_size
+        if self.features == "logmag":
+            magnitude = np.exp(np.clip(frames, np.log(LOG_FLOOR), np.log(LOG_CEILING))) - LOG_FLOOR
+            clips = np.swapaxes(magnitude / scale, -1, -2).reshape(-1, magnitude.shape[-1], count)
+            # one clip at a time: its spectrograms stay in cache (a quarter faster than all at once), less memory
+            samples = np.stack([librosa.griffinlim(clip, n_iter=GRIFFIN_LIM_ITERATIONS, hop_length=self.hop_size,
+                                                   n_fft=self.frame_size, length=length, random_state=seed)
+                                for clip in clips]).reshape(*frames.shape[:-2], length)
+        else:
+            spectrum = np.swapaxes(frame_to_spectrum(frames.astype(np.float32)) / scale, -1, -2)
+            samples = librosa.istft(spectrum, hop_length=self.hop_size, n_fft=self.frame_size, length=length)
+        return exact_length(samples.astype(np.float32), num_samples)
+
+
+def exact_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    """``audio`` [..., n] cut or zero-padded to ``num_samples``."""
+    if audio.shape[-1] >= num_samples:
+        return audio[..., :num_samples]
+    return np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, num_samples - audio.shape[-1])])
+
+
+def window_scale(frame_size: int) -> float:
+    """The factor frames are scaled by: 2 / sum(window), so a sine's peak bin is its amplitude."""
+    return 2.0 / float(hann(frame_size).sum())
+
+
+def stft_pieces(samples: np.ndarray, frame_size: int, hop_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The scaled, centred STFT of ``samples`` as (first frame index, spectra [k, bins]) pieces of bounded size."""
+    padded = np.pad(samples.astype(np.float32), frame_size // 2)
+    views = np.lib.stride_tricks.sliding_window_view(padded, frame_size)[::hop_size]
+    window = hann(frame_size) * np.float32(window_scale(frame_size))
+    for start in range(0, len(views), _FRAMES_PER_PIECE):
+        yield start, np.fft.rfft(views[start:start + _FRAMES_PER_PIECE] * window, axis=-1)
