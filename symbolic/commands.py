@@ -43,7 +43,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_train(subparsers)
     _add_evaluate(subparsers)
 
-    p = generation_parser(subparsers, "sample", "decode sequences drawn from the prior")
+    p = generation_parser(subparsers, "sample", "generate sequences: decoded from the prior, or a language model run freely")
     p.add_argument("-n", "--num-outputs", type=num_outputs, default=4, metavar="N", help="how many")
     p.set_defaults(run=run_sample)
 
