@@ -13,7 +13,7 @@ import numpy as np
 from torch import nn
 
 from engine.errors import UserError
-from symbolic.configs import ModelConfig
+from symbolic.configs import CAPABILITIES, ModelConfig
 from symbolic.models import cnn_vrnn, music_vae, note_models
 
 
@@ -56,6 +56,8 @@ NEEDS = {"attribute": "a MusicVAE of melodies or trios (attribute vectors are me
 
 def require(config: ModelConfig, config_name: str, capability: str, command: str) -> None:
     """A one-line error when ``command`` needs something (e.g. a latent space) that the model does not have."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}; known: {', '.join(CAPABILITIES)}")
     if capability not in config.capabilities:
         needs = NEEDS.get(capability, "a latent model (one with an encoder)")
         raise UserError(f"{command} needs {needs}; {config_name} ({config.what}) is not one: it can only "

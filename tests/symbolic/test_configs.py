@@ -130,3 +130,9 @@ def test_the_note_models_share_the_registry_and_a_bare_number_is_a_one_element_l
         get_config("vrash-note", "enc_rnn_size=64")
     with pytest.raises(UserError, match="data must be a converter spec of kind 'notes'"):
         get_config("vrash-note", "data.kind=melody")
+
+
+def test_every_config_names_only_known_capabilities():
+    from symbolic.configs import CAPABILITIES
+    for name, config in CONFIGS.items():
+        assert config.capabilities <= set(CAPABILITIES) and "sample" in config.capabilities, name
