@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from engine.errors import UserError
@@ -19,7 +20,7 @@ CAPABILITIES = ("sample", "encode", "interpolate", "reconstruct", "variations", 
 SAMPLING_SCHEDULES = ("constant", "exponential", "inverse_sigmoid")
 
 
-class ModelConfig:
+class ModelConfig(ABC):
     """Base of the config dataclasses: serialisation, validation on construction and the family protocol."""
 
     what: ClassVar[str] = "config"  # names the kind in messages, e.g. "MusicVAE config"
@@ -49,19 +50,19 @@ class ModelConfig:
         return cls(**copy.deepcopy(values))
 
     @property
+    @abstractmethod
     def capabilities(self) -> frozenset[str]:
         """The inference operations (from CAPABILITIES) that make sense for this model."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def seq_len(self) -> int:
         """Length of one window along its first axis (steps, notes or bars): what `sample` produces."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def description(self) -> str:
         """The window kind in words, e.g. "2-bar melody", for messages."""
-        raise NotImplementedError
 
     def lr_lambda(self, step: int) -> float:
         """Multiplier of the learning rate at ``step``; constant unless a family decays it."""
