@@ -1,11 +1,12 @@
 """Render Bach chorales (music21 corpus) into album-like 44.1 kHz stereo 16-bit WAV tracks: realistic benchmark audio.
 
-Each chorale is written to MIDI by music21 and rendered with Debian's ``fluidsynth`` and a General MIDI SoundFont
+``--composer`` renders another composer of the corpus instead (e.g. palestrina: a second, similar music to tune on,
+so the chorales stay unseen). Each piece is written to MIDI by music21 and rendered with Debian's ``fluidsynth`` and a General MIDI SoundFont
 (FluidR3_GM when installed, else the TimGM6mb.sf2 bundled in pretty_midi). Without a ``fluidsynth`` binary the MIDI is
 rendered with pretty_midi's additive synthesizer instead (the summary says which). The chorales play back to back,
 cut into tracks of ``--track-seconds`` (like the songs of an album). Nothing is downloaded.
 
-    python scripts/bench_wavegen_data.py OUT_DIR --minutes 10
+    python scripts/bench_wavegen_data.py OUT_DIR --minutes 10 [--composer bach]
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -53,11 +55,15 @@ def render_chorale(chorale: str) -> np.ndarray:
         return (np.stack([audio, 0.8 * audio], axis=1) * 32767).astype(np.int16)
 
 
-def render_tracks(out_dir: Path, minutes: float, track_seconds: float = 150.0, jobs: int = 2) -> list[Path]:
-    """Write tracks of exactly ``track_seconds`` (chorales played back to back) until ``minutes`` are written."""
+def render_tracks(out_dir: Path, minutes: float, track_seconds: float = 150.0, jobs: int = 2,
+                  composer: str = "bach") -> list[Path]:
+    """Write tracks of exactly ``track_seconds`` (the composer's pieces played back to back) until ``minutes`` are
+    written."""
     from music21 import corpus
     out_dir.mkdir(parents=True, exist_ok=True)
-    chorales = [str(p) for p in corpus.getComposer("bach") if p.suffix == ".mxl"]
+    scores = [p for p in corpus.getComposer(composer) if p.suffix in (".mxl", ".xml", ".krn", ".mid")]
+    main_format = Counter(p.suffix for p in scores).most_common(1)[0][0]  # bach: mxl, as earlier results used
+    chorales = [str(p) for p in scores if p.suffix == main_format]
     track_len = round(track_seconds * SAMPLE_RATE)
     needed = round(minutes * 60 / track_seconds)
     tracks: list[Path] = []
@@ -72,7 +78,7 @@ def render_tracks(out_dir: Path, minutes: float, track_seconds: float = 150.0, j
             if len(tracks) == needed:
                 pool.shutdown(cancel_futures=True)
                 return tracks
-    raise SystemExit(f"the corpus holds only {len(tracks) * track_seconds / 60:.1f} minutes of chorales")
+    raise SystemExit(f"the corpus holds only {len(tracks) * track_seconds / 60:.1f} minutes of {composer}")
 
 
 def main() -> None:
@@ -80,8 +86,9 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--track-seconds", type=float, default=150.0)
+    parser.add_argument("--composer", default="bach", help="a composer of music21's corpus (default bach)")
     args = parser.parse_args()
-    tracks = render_tracks(args.out_dir, args.minutes, args.track_seconds)
+    tracks = render_tracks(args.out_dir, args.minutes, args.track_seconds, composer=args.composer)
     total = sum(sf.info(str(p)).duration for p in tracks)
     print(f"rendered {len(tracks)} tracks, {total / 60:.1f} min, with {renderer()}", file=sys.stderr)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 from engine.arguments import (device_name, fraction, non_negative_int, number, positive_float, positive_int,
                               seed_value)
 from engine.errors import UserError
-from wavegen.framer import FEATURES, FRAMERS, FrameSpec
+from wavegen.framer import FEATURES, FRAMERS, FrameSpec, usable_cpus
 
 if TYPE_CHECKING:
     from wavegen.dataset import Windows
@@ -66,7 +66,7 @@ def output_name(text: str) -> str:
 
 def default_workers() -> int:
     """One preprocessing process per CPU core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cpus()
 
 
 def midi_hint(argv: list[str]) -> str:

@@ -13,7 +13,9 @@ imports torch.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -112,14 +114,24 @@ class FrameSpec:
         if self.features == "logmag":
             magnitude = np.exp(np.clip(frames, np.log(LOG_FLOOR), np.log(LOG_CEILING))) - LOG_FLOOR
             clips = np.swapaxes(magnitude / scale, -1, -2).reshape(-1, magnitude.shape[-1], count)
-            # one clip at a time: its spectrograms stay in cache (a quarter faster than all at once), less memory
-            samples = np.stack([librosa.griffinlim(clip, n_iter=GRIFFIN_LIM_ITERATIONS, hop_length=self.hop_size,
-                                                   n_fft=self.frame_size, length=length, random_state=seed)
-                                for clip in clips]).reshape(*frames.shape[:-2], length)
+
+            def rebuild(clip: np.ndarray) -> np.ndarray:
+                return librosa.griffinlim(clip, n_iter=GRIFFIN_LIM_ITERATIONS, hop_length=self.hop_size,
+                                          n_fft=self.frame_size, length=length, random_state=seed)
+
+            # one clip per thread (numpy's FFTs release the GIL); one at a time each clip's spectrograms stay in
+            # cache, a quarter faster than all clips at once as one array
+            with ThreadPoolExecutor(max(1, min(len(clips), usable_cpus()))) as pool:
+                samples = np.stack(list(pool.map(rebuild, clips))).reshape(*frames.shape[:-2], length)
         else:
             spectrum = np.swapaxes(frame_to_spectrum(frames.astype(np.float32)) / scale, -1, -2)
             samples = librosa.istft(spectrum, hop_length=self.hop_size, n_fft=self.frame_size, length=length)
         return exact_length(samples.astype(np.float32), num_samples)
+
+
+def usable_cpus() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def exact_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
