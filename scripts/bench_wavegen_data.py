@@ -1,10 +1,10 @@
 """Render Bach chorales (music21 corpus) into album-like 44.1 kHz stereo 16-bit WAV tracks: realistic benchmark audio.
 
-``--composer`` renders another composer of the corpus instead (e.g. palestrina: a second, similar music to tune on,
-so the chorales stay unseen). Each piece is written to MIDI by music21 and rendered with Debian's ``fluidsynth`` and a General MIDI SoundFont
-(FluidR3_GM when installed, else the TimGM6mb.sf2 bundled in pretty_midi). Without a ``fluidsynth`` binary the MIDI is
-rendered with pretty_midi's additive synthesizer instead (the summary says which). The chorales play back to back,
-cut into tracks of ``--track-seconds`` (like the songs of an album). Nothing is downloaded.
+``--composer`` renders another composer of the corpus instead (e.g. palestrina: similar music to tune on, so the
+chorales stay unseen). Each piece is written to MIDI by music21 and rendered with Debian's ``fluidsynth`` and a General
+MIDI SoundFont (FluidR3_GM when installed, else the TimGM6mb.sf2 bundled in pretty_midi). Without a ``fluidsynth``
+binary the MIDI is rendered with pretty_midi's additive synthesizer instead (the summary says which). The pieces play
+back to back, cut into tracks of ``--track-seconds`` (like the songs of an album). Nothing is downloaded.
 
     python scripts/bench_wavegen_data.py OUT_DIR --minutes 10 [--composer bach]
 """
@@ -39,12 +39,12 @@ def renderer() -> str:
     return "fluidsynth" if shutil.which("fluidsynth") else "pretty_midi"
 
 
-def render_chorale(chorale: str) -> np.ndarray:
-    """One corpus chorale as int16 stereo samples [n, 2] at 44.1 kHz."""
+def render_piece(score: str) -> np.ndarray:
+    """One corpus score as int16 stereo samples [n, 2] at 44.1 kHz."""
     from music21 import corpus
     with tempfile.TemporaryDirectory() as tmp:
         midi, wav = Path(tmp) / "piece.mid", Path(tmp) / "piece.wav"
-        corpus.parse(chorale).write("midi", fp=str(midi))
+        corpus.parse(score).write("midi", fp=str(midi))
         if renderer() == "fluidsynth":
             subprocess.run(["fluidsynth", "-ni", "-q", "-F", str(wav), "-r", str(SAMPLE_RATE), "-T", "wav",
                             "-O", "s16", str(soundfont()), str(midi)], check=True, capture_output=True)
@@ -63,13 +63,13 @@ def render_tracks(out_dir: Path, minutes: float, track_seconds: float = 150.0, j
     out_dir.mkdir(parents=True, exist_ok=True)
     scores = [p for p in corpus.getComposer(composer) if p.suffix in (".mxl", ".xml", ".krn", ".mid")]
     main_format = Counter(p.suffix for p in scores).most_common(1)[0][0]  # bach: mxl, as earlier results used
-    chorales = [str(p) for p in scores if p.suffix == main_format]
+    pieces = [str(p) for p in scores if p.suffix == main_format]
     track_len = round(track_seconds * SAMPLE_RATE)
     needed = round(minutes * 60 / track_seconds)
     tracks: list[Path] = []
     buffer = np.empty((0, 2), dtype=np.int16)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for audio in pool.map(render_chorale, chorales):
+        for audio in pool.map(render_piece, pieces):
             buffer = np.concatenate([buffer, audio])
             while len(buffer) >= track_len and len(tracks) < needed:
                 tracks.append(out_dir / f"track-{len(tracks) + 1:02d}.wav")

@@ -64,11 +64,6 @@ def output_name(text: str) -> str:
     return text
 
 
-def default_workers() -> int:
-    """One preprocessing process per CPU core this process may use."""
-    return usable_cpus()
-
-
 def midi_hint(argv: list[str]) -> str:
     """Advice for a command line that looks meant for the MIDI tools (a MIDI command or file), else ''."""
     if argv[:1] and argv[0] in MIDI_COMMANDS:
@@ -172,7 +167,7 @@ def build_parser() -> Parser:
     run.add_argument("--example", action="store_true",
                      help="add a bundled public-domain piece (rendered offline) to the datasets folder and use a "
                           "small model that trains in seconds; flags given explicitly still apply")
-    run.add_argument("--workers", type=positive_int, default=default_workers(),
+    run.add_argument("--workers", type=positive_int, default=usable_cpus(),
                      help="processes decoding audio in parallel (default: %(default)s, one per CPU core)")
     run.add_argument("--wait", action="store_true",
                      help="if another run is training into the same checkpoint, wait for it instead of stopping")
