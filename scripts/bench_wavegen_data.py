@@ -62,6 +62,8 @@ def render_tracks(out_dir: Path, minutes: float, track_seconds: float = 150.0, j
     from music21 import corpus
     out_dir.mkdir(parents=True, exist_ok=True)
     scores = [p for p in corpus.getComposer(composer) if p.suffix in (".mxl", ".xml", ".krn", ".mid")]
+    if not scores:
+        raise SystemExit(f"music21's corpus has no scores by {composer!r}")
     main_format = Counter(p.suffix for p in scores).most_common(1)[0][0]  # bach: mxl, as earlier results used
     pieces = [str(p) for p in scores if p.suffix == main_format]
     track_len = round(track_seconds * SAMPLE_RATE)
