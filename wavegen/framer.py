@@ -8,14 +8,13 @@
 - ``blocks``: the original tool's disjoint 44.1 kHz blocks, each block's orthonormal rfft one frame. Every block is
   inverted on its own, so generated audio has a discontinuity at every block boundary; kept for fidelity with it.
 
-Spectra are scaled by 2 / sum(window), so a sine of amplitude a peaks at a whatever the frame size. This module never
-imports torch.
+Spectra are scaled by 2 / sum(window), so a sine of amplitude a peaks at a whatever the frame size. Only Griffin-Lim
+imports torch, so preprocessing starts fast.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -29,6 +28,7 @@ LOG_FLOOR = 1e-5  # magnitude floor of logmag features: -100 dB of a full-scale 
 LOG_CEILING = 100.0  # generated magnitudes are clipped here, so exp() of a wild prediction cannot overflow
 GRIFFIN_LIM_ITERATIONS = 32
 _FRAMES_PER_PIECE = 2048  # frames transformed at a time, so memory stays flat for files of any length
+_BINS_PER_GROUP = 2 ** 21  # Griffin-Lim works on this many bins at a time: one 40 s clip; 8x more was 2.4x slower
 
 
 def hann(size: int) -> np.ndarray:
@@ -104,7 +104,6 @@ class FrameSpec:
     def to_samples(self, frames: np.ndarray, num_samples: int, seed: int = 0) -> np.ndarray:
         """Frames [..., n, frame_dim] -> float32 samples [..., num_samples] (phase by Griffin-Lim for logmag; zeros
         where the frames end before ``num_samples``)."""
-        import librosa
         if self.framer == "blocks":
             blocks = frames_to_blocks(frames.astype(np.float32))
             return exact_length(blocks.reshape(*frames.shape[:-2], -1), num_samples)
@@ -114,19 +113,40 @@ class FrameSpec:
         if self.features == "logmag":
             magnitude = np.exp(np.clip(frames, np.log(LOG_FLOOR), np.log(LOG_CEILING))) - LOG_FLOOR
             clips = np.swapaxes(magnitude / scale, -1, -2).reshape(-1, magnitude.shape[-1], count)
-
-            def rebuild(clip: np.ndarray) -> np.ndarray:
-                return librosa.griffinlim(clip, n_iter=GRIFFIN_LIM_ITERATIONS, hop_length=self.hop_size,
-                                          n_fft=self.frame_size, length=length, random_state=seed)
-
-            # one clip per thread: numpy's FFTs release the GIL (4 clips 1.9x faster on 2 cores), and a clip's own
-            # spectrograms stay in cache (a quarter faster than all clips at once as one array)
-            with ThreadPoolExecutor(max(1, min(len(clips), usable_cpus()))) as pool:
-                samples = np.stack(list(pool.map(rebuild, clips))).reshape(*frames.shape[:-2], length)
+            samples = griffin_lim(clips, self.frame_size, self.hop_size, length, seed)
+            samples = samples.reshape(*frames.shape[:-2], length)
         else:
+            import librosa
             spectrum = np.swapaxes(frame_to_spectrum(frames.astype(np.float32)) / scale, -1, -2)
             samples = librosa.istft(spectrum, hop_length=self.hop_size, n_fft=self.frame_size, length=length)
         return exact_length(samples.astype(np.float32), num_samples)
+
+
+def griffin_lim(magnitude: np.ndarray, frame_size: int, hop_size: int, length: int, seed: int = 0,
+                iterations: int = GRIFFIN_LIM_ITERATIONS, momentum: float = 0.99) -> np.ndarray:
+    """Samples [c, length] whose STFT magnitude approaches ``magnitude`` [c, bins, frames] (unscaled, centred,
+    zero-padded): fast Griffin-Lim (Perraudin et al. 2013, librosa's algorithm) from random phase.
+
+    Batched in torch, a few clips at a time: 4 clips of 10 s in 2.0 s on one thread, against 5.8 s for
+    librosa.griffinlim with a thread per clip on two, at the same spectral convergence (0.074 against 0.073).
+    """
+    import torch
+    window = torch.hann_window(frame_size)
+    generator = torch.Generator().manual_seed(seed)
+    group = max(1, _BINS_PER_GROUP // (magnitude.shape[1] * magnitude.shape[2]))
+    out = []
+    for start in range(0, len(magnitude), group):
+        target = torch.from_numpy(np.ascontiguousarray(magnitude[start:start + group], dtype=np.float32))
+        phase = torch.polar(torch.ones_like(target), 2 * np.pi * torch.rand(target.shape, generator=generator))
+        previous = torch.zeros_like(phase)
+        for _ in range(iterations):
+            samples = torch.istft(target * phase, frame_size, hop_size, window=window, length=length)
+            rebuilt = torch.stft(samples, frame_size, hop_size, window=window, pad_mode="constant", return_complex=True)
+            phase = rebuilt - (momentum / (1 + momentum)) * previous  # the "fast" step: momentum on the projection
+            phase = phase / (phase.abs() + 1e-16)
+            previous = rebuilt
+        out.append(torch.istft(target * phase, frame_size, hop_size, window=window, length=length).numpy())
+    return np.concatenate(out)
 
 
 def usable_cpus() -> int:

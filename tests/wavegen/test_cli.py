@@ -39,7 +39,7 @@ def test_defaults_and_types():
     assert args.stride == args.sequence_length == 128
     assert (args.framer, args.features, args.sample_rate, args.frame_size, args.hop_size) == (
         "stft", "logmag", 22050, 2048, 512)
-    assert (args.input_noise, args.generation_noise) == (1.0, 1.25)
+    assert (args.input_noise, args.generation_noise) == (0.5, 2.5)
     assert parse_args(["--framer", "blocks"]).sequence_length == 40
     assert parse_args(["-d", "music/", "-t", "cache/"]).datasets_folder_path == Path("music")
     assert parse_args(["-s", "2.5", "--lr", "3e-4"]).seconds_to_generate == 2.5

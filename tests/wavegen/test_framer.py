@@ -83,3 +83,24 @@ def test_spec_round_trips_through_its_params():
     for spec in (FrameSpec(), FrameSpec("stft", "complex", 16000, 512, 128), FrameSpec.blocks(4410)):
         assert FrameSpec.from_params({**spec.params(), "format": 2}) == spec
     assert FrameSpec().frame_dim == 1025 and FrameSpec("stft", "complex").frame_dim == 2048
+
+
+def test_batched_griffin_lim_converges_like_librosas_whatever_the_grouping(monkeypatch):
+    from wavegen import framer
+
+    def spectral_error(audio: np.ndarray, target: np.ndarray) -> float:
+        rebuilt = np.abs(librosa.stft(audio, n_fft=1024, hop_length=256, pad_mode="constant"))
+        return float(np.linalg.norm(rebuilt - target) / np.linalg.norm(target))
+
+    clips = np.stack([music_like(1.0), music_like(1.0)[::-1].copy()])
+    target = np.abs(librosa.stft(clips, n_fft=1024, hop_length=256, pad_mode="constant"))
+    ours = framer.griffin_lim(target, 1024, 256, clips.shape[-1], seed=0)
+    theirs = [librosa.griffinlim(clip, n_iter=framer.GRIFFIN_LIM_ITERATIONS, hop_length=256, n_fft=1024,
+                                 length=clips.shape[-1], random_state=0) for clip in target]
+    assert ours.shape == clips.shape
+    errors = [spectral_error(audio, clip) for audio, clip in zip(ours, target)]
+    assert max(errors) < 0.1  # librosa's: 0.053-0.075 over random starts, ours 0.062-0.082
+    assert np.mean(errors) < 1.5 * np.mean([spectral_error(audio, clip) for audio, clip in zip(theirs, target)])
+    monkeypatch.setattr(framer, "_BINS_PER_GROUP", 1)  # one clip at a time: each clip still gets its own phase
+    one_by_one = framer.griffin_lim(target, 1024, 256, clips.shape[-1], seed=0)
+    assert spectral_error(one_by_one[1], target[1]) < 0.1
