@@ -2,7 +2,7 @@
 
 The seed windows run through the model once; after that every new frame is one LSTM step with the state carried
 over, so a clip costs O(1) per frame (GRUV re-ran the whole, growing sequence for every frame: quadratic). The frames
-become audio through the framer (Griffin-Lim for log-magnitude frames, all clips in one batch) and are resampled to
+become audio through the framer (Griffin-Lim for log-magnitude frames, batched in torch) and are resampled to
 44.1 kHz.
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise
 
 
 def frames_to_audio(frames: np.ndarray, mean: np.ndarray, std: np.ndarray, spec: FrameSpec, num_samples: int,
-                    seed: int = 0) -> np.ndarray:
+                    seed: int = 0, progress: bool = False) -> np.ndarray:
     """Normalised frames [..., n, frame_dim] -> ``num_samples`` samples [..., num_samples] in [-1, 1] at the
     framer's rate; a frame with NaN or inf is silent."""
     raw = (frames * std + mean).astype(np.float32)
@@ -88,7 +88,7 @@ def frames_to_audio(frames: np.ndarray, mean: np.ndarray, std: np.ndarray, spec:
         print(f"warning: {bad.sum()} generated frame(s) held NaN or inf and were made silent", file=sys.stderr)
         raw[bad] = spec.silence
     with np.errstate(over="ignore", invalid="ignore"):
-        audio = spec.to_samples(raw, num_samples, seed)
+        audio = spec.to_samples(raw, num_samples, seed, progress)
     return np.clip(np.nan_to_num(audio), -1.0, 1.0)  # nan_to_num: overflow in the inverse FFT stays out, too
 
 
@@ -109,7 +109,7 @@ def write_clips(model: WaveLSTM, windows: Windows, spec: FrameSpec, count: int, 
     frames = torch.cat([seeds, generated.to(seeds.dtype)], dim=1) if include_seed else generated
     offset = seeds.shape[1] * spec.hop_size if include_seed else 0
     audio = frames_to_audio(frames.float().cpu().numpy(), windows.mean, windows.std, spec, offset + continuation,
-                            seed)
+                            seed, progress)
     out_samples = round(seconds * SAMPLE_RATE) + round(offset * SAMPLE_RATE / rate)
     written = exact_length(resample(audio, rate, SAMPLE_RATE), out_samples)  # soxr may be a sample off
     paths = [Path(f"{output_name}-{i}.wav") for i in range(count)]
