@@ -22,6 +22,7 @@ from wavegen.dataset import Windows  # noqa: E402
 from wavegen.framer import FEATURES, FRAMERS, FrameSpec  # noqa: E402
 from wavegen.generate import write_clips  # noqa: E402
 from wavegen.preprocess import prepare  # noqa: E402
+from wavegen.cli import HYPOTHESES  # noqa: E402
 from wavegen.train import build_model, model_hparams  # noqa: E402
 
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=10)
     parser.add_argument("-n", type=int, default=1024)
     parser.add_argument("-l", type=int, default=4)
+    parser.add_argument("--hypotheses", type=int, default=HYPOTHESES)
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--framer", choices=FRAMERS, default="stft")
     parser.add_argument("--features", choices=FEATURES, default="logmag")
@@ -47,12 +49,13 @@ def main() -> None:
     prepared = prepare(args.dataset, args.cache, spec, progress=False)
     mean, std = prepared.normalisation()
     torch.manual_seed(0)
-    model = build_model(model_hparams(spec, args.n, args.l))
+    model = build_model(model_hparams(spec, args.n, args.l, args.hypotheses))
     windows = Windows(prepared.frames(), 128 if args.framer == "stft" else 40, 40, mean, std)
     started = time.perf_counter()
     write_clips(model, windows, spec, args.clips, args.seconds, str(args.out_dir / "clip"), seed=0, progress=False)
     elapsed = time.perf_counter() - started
     print(json.dumps({"seconds_per_clip": args.seconds, "clips": args.clips, "hidden": args.n, "layers": args.l,
+                      "hypotheses": args.hypotheses,
                       "frames": spec.describe(),
                       "threads": torch.get_num_threads(), "wall_s": elapsed,
                       "realtime_factor": args.clips * args.seconds / elapsed,

@@ -50,10 +50,10 @@ def run(cmd: list[str], env: dict) -> str:
     return result.stdout
 
 
-def train(data: Path, work: Path, minutes: float, chunk: int, env: dict) -> dict:
+def train(data: Path, work: Path, minutes: float, chunk: int, env: dict, extra: list[str]) -> dict:
     """Train -n 256 -l 2 in chunks of epochs until ``minutes`` of wall time are spent; the last logged metrics."""
     flags = ["-d", str(data), "-t", str(work / "cache"), "--checkpoint", str(work / "model.pt"), "-n", "256",
-             "-l", "2", "-g", "0", "--no-progress"]
+             "-l", "2", "-g", "0", "--no-progress", *extra]
     epochs, spent = 0, 0.0
     run([*music_composer(), "--preprocess-only", *flags[:4], "--no-progress"], env)  # not counted as training
     while spent < minutes * 60:
@@ -69,10 +69,11 @@ def train(data: Path, work: Path, minutes: float, chunk: int, env: dict) -> dict
             "val_mse_over_baseline": last["val/mse"] / last["val/baseline_mse"], "flags": flags}
 
 
-def generate(data: Path, work: Path, env: dict) -> dict:
+def generate(data: Path, work: Path, env: dict, extra: list[str]) -> dict:
     """Three 10 s clips from the trained model, and their evaluation."""
     flags = ["-d", str(data), "-t", str(work / "cache"), "--checkpoint", str(work / "model.pt"), "-n", "256",
-             "-l", "2", "-e", "0", "-g", "3", "-s", "10", "--no-progress", "--png", "-o", str(work / "clip")]
+             "-l", "2", "-e", "0", "-g", "3", "-s", "10", "--no-progress", "--png", "-o", str(work / "clip"),
+             *extra]
     output = run([*music_composer(), *flags], env)
     print(output, file=sys.stderr)
     return json.loads((work / "clip-evaluation.json").read_text())
@@ -86,10 +87,10 @@ def speed(data: Path, work: Path, seconds: float, clips: int, *extra: str) -> di
     return json.loads(out.strip().splitlines()[-1])
 
 
-def speeds(data: Path, work: Path) -> dict:
+def speeds(data: Path, work: Path, model_flags: list[str]) -> dict:
     """The generation timings, with the default threads and with one; the best of the two for each size, and
     time(40 s) / time(10 s) for each thread count (the lower reported: the other is the one a busy machine slowed)."""
-    runs = {f"{name}{suffix}": speed(data, work, seconds, clips, *extra)
+    runs = {f"{name}{suffix}": speed(data, work, seconds, clips, *model_flags, *extra)
             for suffix, extra in (("", ()), ("_1thread", ("--threads", "1")))
             for name, seconds, clips in (("10s_x1", 10, 1), ("10s_x10", 10, 10), ("40s_x10", 40, 10))}
     best = {name: max(runs[name], runs[f"{name}_1thread"], key=lambda r: r["realtime_factor"])
@@ -105,10 +106,14 @@ def main() -> None:
     parser.add_argument("--train-minutes", type=float, default=10.0)
     parser.add_argument("--chunk", type=int, default=5, help="epochs per training process (default 5)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training (default 1)")
+    parser.add_argument("--hypotheses", type=int, help="--hypotheses for the model (default: the CLI's); results then "
+                                                            "go to wavegen-quality-hypotheses-K.json")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--speed-only", action="store_true", help="rerun only the speed part; keep the rest")
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    extra = ["--hypotheses", str(args.hypotheses)] if args.hypotheses else []
+    result = RESULT.with_stem(f"{RESULT.stem}-hypotheses-{args.hypotheses}") if args.hypotheses else RESULT
     with tempfile.TemporaryDirectory(prefix="bench_wavegen_quality_") as tmp:
         work = Path(tmp)
         data = args.data_dir or work / "tracks"
@@ -116,26 +121,26 @@ def main() -> None:
             print(f"rendering 10 min of chorales into {data} with {renderer()} ...", file=sys.stderr)
             render_tracks(data, minutes=10, track_seconds=150)
         if args.speed_only:
-            results = json.loads(RESULT.read_text())
+            results = json.loads(result.read_text())
         else:
             results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "renderer": renderer(),
                                    "loadavg_before": os.getloadavg()},
                        "targets": TARGETS, "data": f"{data}: 4 tracks of 150 s of Bach chorales",
-                       "training": train(data, work, args.train_minutes, args.chunk, env),
-                       "evaluation": generate(data, work, env)}
+                       "flags": extra, "training": train(data, work, args.train_minutes, args.chunk, env, extra),
+                       "evaluation": generate(data, work, env, extra)}
             results["machine"]["loadavg_after"] = os.getloadavg()
         if not args.skip_speed:
-            results["speed"] = speeds(data, work)
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(results, indent=1))
-    print_summary(results)
+            results["speed"] = speeds(data, work, extra)
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_text(json.dumps(results, indent=1))
+    print_summary(results, result)
 
 
 def verdict(good: bool) -> str:
     return "PASS" if good else "FAIL"
 
 
-def print_summary(r: dict) -> None:
+def print_summary(r: dict, path: Path) -> None:
     """Each number beside its target."""
     t, tr, ev = TARGETS, r["training"], r["evaluation"]
     ratio, most = tr["val_mse_over_baseline"], t["val_mse_over_baseline_max"]
@@ -162,7 +167,7 @@ def print_summary(r: dict) -> None:
         for name, run_ in s.items():
             if isinstance(run_, dict) and "wall_s" in run_:
                 print(f"  {name}: {run_['wall_s']:.1f} s, {run_['realtime_factor']:.2f}x ({run_['threads']} threads)")
-    print(f"results: {RESULT}")
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

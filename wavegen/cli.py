@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from wavegen.dataset import Windows
     from wavegen.model import WaveLSTM
 
+HYPOTHESES = 1  # next-frame proposals per step; 4 is sharper on some music and falls silent on other (README)
 INPUT_NOISE = 0.5  # the anti-drone defaults, chosen by measurement on 10 min of Palestrina (README)
 GENERATION_NOISE = 2.5
 
@@ -103,6 +104,10 @@ def build_parser() -> Parser:
                        help="LSTM units per layer (default: %(default)s)")
     model.add_argument("-l", "--hidden-layer-count", type=positive_int, default=4,
                        help="stacked LSTM layers (default: %(default)s)")
+    model.add_argument("--hypotheses", type=positive_int, default=HYPOTHESES,
+                       help="next-frame proposals per step: each learns one way the music may go and generation "
+                            "draws one per frame (sharper than their blurry average); 1: a plain MSE regressor "
+                            "(default: %(default)s)")
     model.add_argument("--framer", choices=FRAMERS, default="stft",
                        help="stft: overlapping windowed STFT frames, overlap-added back to audio; blocks: the original "
                             "tool's disjoint rfft blocks of --block-size samples (a click at every block boundary) "
@@ -224,7 +229,8 @@ def more_clips_command(args: argparse.Namespace) -> str:
     defaults = build_parser()
     words = ["-e", "0"]
     for flag, dest in [("-d", "datasets_folder_path"), ("-t", "traindata_folder_path"), ("--checkpoint", "checkpoint"),
-                       ("-n", "hidden_layer_neurons"), ("-l", "hidden_layer_count"), ("--framer", "framer"),
+                       ("-n", "hidden_layer_neurons"), ("-l", "hidden_layer_count"),
+                       ("--hypotheses", "hypotheses"), ("--framer", "framer"),
                        ("--features", "features"), ("--sample-rate", "sample_rate"), ("--frame-size", "frame_size"),
                        ("--hop-size", "hop_size"), ("--block-size", "block_size"), ("-s", "seconds_to_generate"),
                        ("-g", "generated_music_num"), ("--generation-noise", "generation_noise"),
@@ -274,7 +280,7 @@ def train_and_generate(args: argparse.Namespace) -> None:
     from wavegen.preprocess import prepare
     from wavegen.train import load_saved, model_hparams, saved_model, saved_training_windows, train
     spec = frame_spec(args)
-    hparams = model_hparams(spec, args.hidden_layer_neurons, args.hidden_layer_count)
+    hparams = model_hparams(spec, args.hidden_layer_neurons, args.hidden_layer_count, args.hypotheses)
     saved = load_saved(args.checkpoint, hparams)  # before preprocessing: a mismatch must not rebuild the cache
     if args.epochs == 0 and saved is None:
         raise UserError(f"-e 0 generates from a saved model, but there is no checkpoint at {args.checkpoint}; "

@@ -52,28 +52,36 @@ def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise
                     progress: bool = True) -> torch.Tensor:
     """Continue every seed [g, T, frame_dim] by ``num_frames`` predicted frames: [g, num_frames, frame_dim].
 
-    Each step runs the LSTM once on the previous prediction, with the state carried; the predictions are decoded
-    to frames all at once at the end (``feedback_layer`` re-encodes them without that round trip). ``noise``: the
-    std of Gaussian noise added to every frame fed back (normalised units; the written frames are the predictions).
+    Each step draws one of the model's hypotheses from its choice head and runs the LSTM once on it, with the state
+    carried; the chosen hypotheses are decoded to frames all at once at the end (``feedback_layer`` re-encodes them
+    without that round trip). ``noise``: the std of Gaussian noise added to every frame fed back (normalised units;
+    the written frames are the chosen hypotheses).
     """
     mkldnn = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False  # on CPU, oneDNN re-lays out the LSTM weights per call: ~8x slower steps
     try:
         hidden, state = model.lstm(model.encode(seeds))
         feedback = model.feedback_layer()
-        last = hidden[:, -1:]
-        hiddens = torch.empty(len(seeds), num_frames, last.shape[-1], dtype=last.dtype, device=last.device)
+        last = hidden[:, -1]
+        count, width = last.shape
+        hiddens = last.new_empty(count, num_frames, width)
+        chosen = torch.zeros(count, num_frames, dtype=torch.long, device=last.device)
+        clips = torch.arange(count, device=last.device)
         generator = torch.Generator(last.device).manual_seed(seed)
-        noise_shape = (len(seeds), 1, model.config.frame_dim)
+        noise_shape = (count, model.config.frame_dim)
         for i in tqdm(range(num_frames), desc="generating", unit="frame", disable=not progress, file=sys.stderr):
-            hiddens[:, i:i + 1] = last
+            hiddens[:, i] = last
+            if model.choose is not None:
+                probabilities = model.choose(last).float().softmax(-1)
+                chosen[:, i] = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
             if i + 1 < num_frames:
-                step_input = feedback(last)
-                if noise:  # encode(prediction + n) = feedback(h) + W_encode n: the noise costs one small product
+                step_input = feedback(last).view(count, -1, width)[clips, chosen[:, i]]
+                if noise:  # encode(frame + n) = feedback(h) + W_encode n: the noise costs one small product
                     drawn = torch.randn(noise_shape, generator=generator, device=last.device, dtype=last.dtype)
                     step_input = step_input + (noise * drawn) @ model.encode.weight.T
-                last, state = model.lstm(step_input, state)
-        return model.decode(hiddens)
+                output, state = model.lstm(step_input.unsqueeze(1), state)
+                last = output[:, 0]
+        return model.decode_chosen(hiddens, chosen)
     finally:
         torch.backends.mkldnn.enabled = mkldnn
 

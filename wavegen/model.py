@@ -1,7 +1,12 @@
-"""The audio model: time-distributed Linear(frame -> n), L stacked LSTM(n), time-distributed Linear(n -> frame).
+"""The audio model: time-distributed Linear(frame -> n), L stacked LSTM(n), time-distributed Linear(n -> K frames).
 
-It reads normalised frames (wavegen.framer) and predicts the next frame at every step (MSE). The LSTM state can be
-carried from call to call, so generation costs one step per new frame (see ``feedback_layer``).
+It reads normalised frames (wavegen.framer) and proposes K hypotheses of the next frame at every step, with a
+categorical head that says which one will be closest. Training is relaxed winner-takes-all multiple-choice learning
+(Guzman-Rivera et al. 2012; Rupprecht et al. 2017): only the hypothesis nearest the real next frame gets the full MSE
+gradient, the others a small share, so each learns one of the ways the music may go instead of all of them learning
+their blurry average (what a single MSE prediction is when the next note is uncertain). Generation samples a
+hypothesis per step and feeds it back. K = 1 is the plain next-frame MSE regressor. The LSTM state can be carried
+from call to call, so generation costs one step per new frame (see ``feedback_layer``).
 """
 from __future__ import annotations
 
@@ -22,6 +27,11 @@ class WaveLSTMConfig:
     hidden_size: int = 1024  # -n/--hidden-layer-neurons
     num_layers: int = 4  # -l/--hidden-layer-count
     input_noise: float = 0.0  # --input-noise: std of the noise on training inputs (normalised units)
+    hypotheses: int = 1  # --hypotheses: next-frame proposals per step (1: a plain MSE regressor)
+
+
+RELAXATION = 0.05  # the share of the MSE loss spread over all hypotheses, so none is left untrained
+CHOICE_WEIGHT = 0.01  # weight of the cross-entropy that teaches the choice head which hypothesis wins
 
 
 class WaveLSTM(nn.Module):
@@ -32,37 +42,84 @@ class WaveLSTM(nn.Module):
         self.config = config
         self.encode = nn.Linear(config.frame_dim, config.hidden_size)
         self.lstm = nn.LSTM(config.hidden_size, config.hidden_size, config.num_layers, batch_first=True)
-        self.decode = nn.Linear(config.hidden_size, config.frame_dim)
+        self.decode = nn.Linear(config.hidden_size, config.frame_dim * config.hypotheses)
+        self.choose = nn.Linear(config.hidden_size, config.hypotheses) if config.hypotheses > 1 else None
 
     def forward(self, frames: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
-        """The prediction of the frame after each input frame, and the LSTM state after the last one."""
+        """The prediction of the frame after each input frame (the choice-weighted mean of the hypotheses: the
+        least-squares guess), and the LSTM state after the last one."""
         hidden, state = self.lstm(self.encode(frames), state)
-        return self.decode(hidden), state
+        return self.expected_frame(hidden), state
+
+    def hypotheses(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The K proposed next frames of LSTM outputs [..., n]: [..., K, frame_dim]."""
+        return self.decode(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
+
+    def choice_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits [..., K] of which hypothesis will be nearest the next frame (zeros when K = 1)."""
+        if self.choose is None:
+            return hidden.new_zeros(*hidden.shape[:-1], 1)
+        return self.choose(hidden)
+
+    def expected_frame(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The hypotheses of LSTM outputs [..., n] weighted by their choice probabilities: [..., frame_dim]."""
+        return weighted_mean(self.choice_logits(hidden).float(), self.hypotheses(hidden).float()).to(hidden.dtype)
+
+    def decode_chosen(self, hidden: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """The frames of hypotheses ``chosen`` [...] (indices) of LSTM outputs [..., n]: [..., frame_dim]."""
+        weight = self.decode.weight.unflatten(0, (self.config.hypotheses, self.config.frame_dim))
+        bias = self.decode.bias.unflatten(0, (self.config.hypotheses, self.config.frame_dim))
+        frames = hidden.new_empty(*hidden.shape[:-1], self.config.frame_dim)
+        for k in range(self.config.hypotheses):
+            picked = chosen == k
+            frames[picked] = F.linear(hidden[picked], weight[k], bias[k])
+        return frames
 
     def feedback_layer(self) -> nn.Linear:
-        """``encode(decode(h))`` as one Linear(n -> n), for generation, which feeds each predicted frame back in.
+        """``encode(decode(h))`` of every hypothesis as one Linear(n -> K n), for generation, which feeds each
+        chosen frame back in.
 
-        The product of the two layers is exact algebra; it replaces two frame_dim x n products per step (the bulk
-        of the weights a step reads) by one n x n product, and the frames are decoded once, at the end.
+        The product of the two layers is exact algebra; it replaces two frame_dim x n products per hypothesis and
+        step (the bulk of the weights a step reads) by one n x n product, and the frames are decoded once, at the end.
         """
-        n = self.config.hidden_size
-        fused = nn.Linear(n, n, device=self.encode.weight.device, dtype=self.encode.weight.dtype)
+        n, k = self.config.hidden_size, self.config.hypotheses
+        fused = nn.Linear(n, k * n, device=self.encode.weight.device, dtype=self.encode.weight.dtype)
+        weight = self.decode.weight.unflatten(0, (k, self.config.frame_dim))  # [K, frame_dim, n]
+        bias = self.decode.bias.unflatten(0, (k, self.config.frame_dim))
         with torch.no_grad():
-            fused.weight.copy_(self.encode.weight @ self.decode.weight)
-            fused.bias.copy_(self.encode.weight @ self.decode.bias + self.encode.bias)
+            fused.weight.copy_((self.encode.weight @ weight).flatten(0, 1))
+            fused.bias.copy_((bias @ self.encode.weight.T + self.encode.bias).flatten())
         return fused
 
     def training_loss(self, batch: torch.Tensor, step: int) -> StepOutput:
-        """MSE of the next-frame predictions over windows [batch, length + 1, frame_dim] (the loss, logged as mse).
+        """Relaxed winner-takes-all MSE of the hypotheses over windows [batch, length + 1, frame_dim], plus the choice
+        head's cross-entropy against the winners (for K = 1: the plain MSE).
 
-        ``baseline_mse`` is the MSE of repeating the last frame (predict frame t+1 = frame t), in the same normalised
-        space: a model that learned something beats it. In training the inputs get Gaussian noise of std
-        ``input_noise``: generation feeds the model its own, imperfect predictions, and a model that only ever read
-        clean frames drifts from them into a fixed point (a drone).
+        Logged: ``mse``, the MSE of the choice-weighted mean prediction (the model's least-squares guess, comparable
+        with any regressor), ``best_mse`` (of the nearest hypothesis) and ``baseline_mse``, the MSE of repeating the
+        last frame (predict frame t+1 = frame t), in the same normalised space: a model that learned something beats
+        it. In training the inputs get Gaussian noise of std ``input_noise``: generation feeds the model its own,
+        imperfect predictions, and a model that only ever read clean frames drifts from them into a fixed point (a
+        drone).
         """
         inputs, targets = batch[:, :-1], batch[:, 1:]
         noise = self.config.input_noise if self.training else 0.0
         noisy = inputs + noise * torch.randn_like(inputs) if noise else inputs
-        predictions, _ = self(noisy)
-        mse = F.mse_loss(predictions.float(), targets)
-        return StepOutput(mse, {"mse": mse.detach(), "baseline_mse": F.mse_loss(inputs, targets)}, count=len(batch))
+        hidden, _ = self.lstm(self.encode(noisy))
+        proposals = self.hypotheses(hidden).float()
+        errors = ((proposals - targets.unsqueeze(-2)) ** 2).mean(-1)  # [batch, time, K]
+        winners = errors.argmin(-1)
+        best = errors.gather(-1, winners.unsqueeze(-1)).mean()
+        logits = self.choice_logits(hidden).float()
+        choice = F.cross_entropy(logits.flatten(0, 1), winners.flatten())
+        loss = (1 - RELAXATION) * best + RELAXATION * errors.mean() + CHOICE_WEIGHT * choice
+        expected = weighted_mean(logits, proposals)
+        metrics = {"mse": F.mse_loss(expected, targets).detach(), "baseline_mse": F.mse_loss(inputs, targets)}
+        if self.choose is not None:
+            metrics.update(best_mse=best.detach(), choice_ce=choice.detach())
+        return StepOutput(loss, metrics, count=len(batch))
+
+
+def weighted_mean(logits: torch.Tensor, proposals: torch.Tensor) -> torch.Tensor:
+    """Proposals [..., K, dim] averaged with the softmax of their logits [..., K]: [..., dim]."""
+    return (logits.softmax(-1).unsqueeze(-1) * proposals).sum(-2)

@@ -14,19 +14,21 @@ from wavegen.model import WaveLSTM, WaveLSTMConfig
 from wavegen.preprocess import Prepared
 
 # Settings that define the model's shape (or the meaning of its inputs): a checkpoint must match all of them.
-HPARAM_KEYS = [*FrameSpec().params(), "hidden_layer_neurons", "hidden_layer_count"]
+HPARAM_KEYS = [*FrameSpec().params(), "hidden_layer_neurons", "hidden_layer_count", "hypotheses"]
 
 
-def model_hparams(spec: FrameSpec, hidden_layer_neurons: int, hidden_layer_count: int) -> dict:
+def model_hparams(spec: FrameSpec, hidden_layer_neurons: int, hidden_layer_count: int, hypotheses: int = 1) -> dict:
     """The shape-defining settings stored in (and checked against) every checkpoint."""
-    return {**spec.params(), "hidden_layer_neurons": hidden_layer_neurons, "hidden_layer_count": hidden_layer_count}
+    return {**spec.params(), "hidden_layer_neurons": hidden_layer_neurons, "hidden_layer_count": hidden_layer_count,
+            "hypotheses": hypotheses}
 
 
 def build_model(hparams: dict, input_noise: float = 0.0) -> WaveLSTM:
     """A fresh model of the shape ``hparams`` describe."""
     return WaveLSTM(WaveLSTMConfig(frame_dim=FrameSpec.from_params(hparams).frame_dim,
                                    hidden_size=hparams["hidden_layer_neurons"],
-                                   num_layers=hparams["hidden_layer_count"], input_noise=input_noise))
+                                   num_layers=hparams["hidden_layer_count"],
+                                   hypotheses=hparams["hypotheses"], input_noise=input_noise))
 
 
 def load_saved(checkpoint: Path, hparams: dict) -> dict | None:
@@ -34,7 +36,8 @@ def load_saved(checkpoint: Path, hparams: dict) -> dict | None:
     if not checkpoint.is_file():
         return None
     state = load_checkpoint(checkpoint)
-    check_compatible(state.get("hparams", {}), hparams, HPARAM_KEYS, str(checkpoint))
+    saved = {"hypotheses": 1, **state.get("hparams", {})}  # checkpoints from before --hypotheses had one
+    check_compatible(saved, hparams, HPARAM_KEYS, str(checkpoint))
     return state
 
 

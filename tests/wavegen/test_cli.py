@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from engine.checkpoint import load_checkpoint, save_checkpoint
 from wavegen.cli import main, parse_args
 from wavegen.example import EXAMPLE_DEFAULTS
 
@@ -21,7 +22,7 @@ FLAGS = ["-d", "--datasets-folder-path", "-t", "--traindata-folder-path", "-o", 
          "--seconds-to-generate", "-g", "--generated-music-num", "--preprocess-only", "--example", "--seed",
          "--device", "--checkpoint", "--learning-rate", "--block-size", "--sequence-length", "--stride",
          "--val-fraction", "--workers", "--no-progress", "--framer", "--features", "--sample-rate", "--frame-size",
-         "--hop-size", "--input-noise", "--generation-noise", "--include-seed", "--png", "--evaluate"]
+         "--hop-size", "--hypotheses", "--input-noise", "--generation-noise", "--include-seed", "--png", "--evaluate"]
 
 
 def tiny_run(tmp_path: Path, dataset: Path, *extra: str) -> list[str]:
@@ -39,7 +40,7 @@ def test_defaults_and_types():
     assert args.stride == args.sequence_length == 128
     assert (args.framer, args.features, args.sample_rate, args.frame_size, args.hop_size) == (
         "stft", "logmag", 22050, 2048, 512)
-    assert (args.input_noise, args.generation_noise) == (0.5, 2.5)
+    assert (args.hypotheses, args.input_noise, args.generation_noise) == (1, 0.5, 2.5)
     assert parse_args(["--framer", "blocks"]).sequence_length == 40
     assert parse_args(["-d", "music/", "-t", "cache/"]).datasets_folder_path == Path("music")
     assert parse_args(["-s", "2.5", "--lr", "3e-4"]).seconds_to_generate == 2.5
@@ -146,6 +147,26 @@ def test_checkpoint_with_other_shape_flags_is_refused_before_touching_the_cache(
     assert json.loads((tmp_path / "cache" / "manifest.json").read_text())["params"]["hop_size"] == 512
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "--framer", "blocks")) == 2
     assert "framer: checkpoint has 'stft', now 'blocks'" in capsys.readouterr().err
+
+
+def test_a_checkpoint_from_before_hypotheses_is_a_single_prediction_model(tmp_path, dataset, capsys):
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0")) == 0
+    checkpoint = tmp_path / "model.pt"
+    state = load_checkpoint(checkpoint)
+    del state["hparams"]["hypotheses"]  # as every checkpoint was before the flag existed
+    save_checkpoint(checkpoint, state)
+    capsys.readouterr()
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--hypotheses", "4")) == 2
+    assert "hypotheses: checkpoint has 1, now 4" in capsys.readouterr().err
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 0
+
+
+def test_a_model_with_hypotheses_trains_logs_its_winners_and_generates(tmp_path, dataset):
+    assert main(tiny_run(tmp_path, dataset, "-e", "2", "-g", "2", "-s", "0.5", "--hypotheses", "3")) == 0
+    rows = [json.loads(line) for line in (tmp_path / "model-logs" / "metrics.jsonl").read_text().splitlines()]
+    last = [row for row in rows if "val/mse" in row][-1]
+    assert last["val/best_mse"] > 0 and last["val/choice_ce"] > 0
+    assert all(sf.info(str(tmp_path / "out" / f"clip-{i}.wav")).duration == 0.5 for i in range(2))
 
 
 def test_same_seed_same_clips_other_seed_other_clips(tmp_path, dataset):

@@ -1,4 +1,5 @@
-"""The model's loss and baseline, O(1)-per-frame generation with the state carried, safe audio conversion."""
+"""The model's loss and baseline, multiple hypotheses, O(1)-per-frame generation with the state carried, safe audio
+conversion."""
 import numpy as np
 import torch
 
@@ -7,16 +8,18 @@ from wavegen.generate import frames_to_audio, generate_frames
 from wavegen.model import WaveLSTM, WaveLSTMConfig
 
 
-def small_model(input_noise: float = 0.0) -> WaveLSTM:
+def small_model(input_noise: float = 0.0, hypotheses: int = 1) -> WaveLSTM:
     torch.manual_seed(0)
-    return WaveLSTM(WaveLSTMConfig(frame_dim=8, hidden_size=6, num_layers=2, input_noise=input_noise)).eval()
+    return WaveLSTM(WaveLSTMConfig(frame_dim=8, hidden_size=6, num_layers=2, input_noise=input_noise,
+                                   hypotheses=hypotheses)).eval()
 
 
 def test_training_loss_reports_mse_and_repeat_last_frame_baseline():
     batch = torch.randn(3, 5, 8)
     out = small_model().training_loss(batch, step=0)
     predictions, _ = small_model()(batch[:, :-1])
-    assert torch.allclose(out.loss, ((predictions - batch[:, 1:]) ** 2).mean()) and out.metrics["mse"] == out.loss
+    assert torch.allclose(out.loss, ((predictions - batch[:, 1:]) ** 2).mean())
+    assert torch.allclose(out.metrics["mse"], out.loss)
     assert torch.allclose(out.metrics["baseline_mse"], ((batch[:, :-1] - batch[:, 1:]) ** 2).mean())
     assert out.count == 3
 
@@ -52,6 +55,45 @@ def test_stepwise_generation_equals_running_the_whole_sequence():
     assert calls == [4] + [1] * 5  # the seed once, then one step per new frame
     full, _ = model(torch.cat([seeds, generated[:, :-1]], dim=1))
     torch.testing.assert_close(full[:, 3:], generated, rtol=1e-4, atol=1e-5)
+
+
+def test_hypotheses_learn_the_modes_a_single_prediction_averages():
+    """Next frames of all +1 or all -1 at random: one MSE prediction learns their mean, 0; two hypotheses learn
+    one mode each, and the choice head, which cannot know the coin, gives each about half."""
+    def train(hypotheses: int) -> WaveLSTM:
+        model = small_model(hypotheses=hypotheses).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+        generator = torch.Generator().manual_seed(0)
+        for step in range(300):
+            signs = torch.randint(0, 2, (16, 6, 1), generator=generator) * 2.0 - 1.0
+            loss = model.training_loss(signs.expand(16, 6, 8).contiguous(), step).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return model.eval()
+    frames = torch.ones(4, 5, 8)
+    single = train(1)
+    hidden, _ = single.lstm(single.encode(frames))
+    assert single.hypotheses(hidden).abs().mean() < 0.2
+    double = train(2)
+    hidden, _ = double.lstm(double.encode(frames))
+    modes = double.hypotheses(hidden).mean(-1).sort(-1).values  # [4, 5, 2]: each hypothesis' mean value
+    torch.testing.assert_close(modes, torch.tensor([-1.0, 1.0]).expand_as(modes), atol=0.15, rtol=0)
+    probabilities = double.choice_logits(hidden).softmax(-1)
+    assert ((probabilities > 0.25) & (probabilities < 0.75)).all()
+
+
+def test_generation_feeds_back_the_drawn_hypothesis():
+    model = small_model(hypotheses=3)
+    seeds = torch.randn(2, 4, 8)
+    generated = generate_frames(model, seeds, num_frames=6, seed=3, progress=False)
+    hidden, _ = model.lstm(model.encode(torch.cat([seeds, generated[:, :-1]], dim=1)))
+    proposals = model.hypotheses(hidden[:, 3:])  # [2, 6, 3, 8]: what each step could have written
+    distance = (proposals - generated.unsqueeze(2)).abs().amax(-1).amin(-1)
+    assert distance.max() < 1e-4  # every written frame is one of its step's hypotheses, fed back as it was
+    others = generate_frames(model, seeds, num_frames=6, seed=4, progress=False)
+    assert not torch.allclose(others, generated)  # another seed draws other hypotheses
+    torch.testing.assert_close(generate_frames(model, seeds, 6, seed=3, progress=False), generated)
 
 
 def test_frames_to_audio_has_exact_length_and_never_lets_nan_or_overload_through():
