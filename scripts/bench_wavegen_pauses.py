@@ -21,6 +21,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from engine.errors import UserError  # noqa: E402
 from wavegen.audio import AudioReader, find_audio_files  # noqa: E402
 from wavegen.evaluate import EVAL_RATE, Music, frechet_distance, frozen_spectrum, log_mel  # noqa: E402
 
@@ -39,7 +40,13 @@ def main() -> None:
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--quiet-db", type=float, default=-40.0)
     args = parser.parse_args()
-    music = Music.load(find_audio_files(args.data_dir), args.val_fraction)
+    files = find_audio_files(args.data_dir) if args.data_dir.is_dir() else []
+    if not files:
+        raise SystemExit(f"error: no audio files in {args.data_dir}")
+    try:
+        music = Music.load(files, args.val_fraction)
+    except UserError as e:
+        raise SystemExit(f"error: {args.data_dir}: {e}") from None
     tails = np.concatenate([log_mel(t) for t in music.tails])
     train = np.concatenate([log_mel(t) for t in music.train])
     frozen_audio = frozen_spectrum(music.tails, 3, 10 * EVAL_RATE, np.random.default_rng(0))
