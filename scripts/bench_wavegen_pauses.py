@@ -1,10 +1,11 @@
 """How much of the Fréchet distance wavegen's evaluation measures is the music's pauses; prints and writes JSON.
 
 The log-mel frames of quiet moments (phrase-end decays, the gaps between pieces: frames whose loudest band is under
---quiet-db) lie far from those of sounding music, so they carry much of the held-out music's variance. This scores
-the whole training part of the music against the held-out tails twice, with and without its quiet frames, beside the
-frozen-spectrum reference, and so gives the best "progress" a generator that never pauses could reach. Clips given
-with --clips are counted too (the fraction of their frames that are quiet).
+wavegen.evaluate.QUIET_DB, -40 dB) lie far from those of sounding music, so they carry much of the held-out music's
+variance. This scores the whole training part of the music against the held-out tails twice, with and without its
+quiet frames, beside the frozen-spectrum reference, and so gives the best "progress" a generator that never pauses
+could reach. Clips given
+with --clips are counted too (the fraction of their frames that are quiet; every evaluation reports it as well).
 
     python scripts/bench_wavegen_pauses.py DATA_DIR [--clips 'out/clip-*.wav'] [--val-fraction 0.1]
 """
@@ -23,14 +24,10 @@ sys.path.insert(0, str(REPO))
 
 from engine.errors import UserError  # noqa: E402
 from wavegen.audio import AudioReader, find_audio_files  # noqa: E402
-from wavegen.evaluate import EVAL_RATE, Music, frechet_distance, frozen_spectrum, log_mel  # noqa: E402
+from wavegen.evaluate import (EVAL_RATE, QUIET_DB, Music, frechet_distance, frozen_spectrum, log_mel,  # noqa: E402
+                              quiet_frames)
 
 RESULT = REPO / "benchmarks" / "results" / "wavegen-pauses.json"
-
-
-def quiet(frames: np.ndarray, threshold_db: float) -> np.ndarray:
-    """Which log-mel frames [n, bands] are quiet: their loudest band under ``threshold_db``."""
-    return frames.max(axis=1) < threshold_db
 
 
 def main() -> None:
@@ -38,7 +35,6 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--clips", help="a glob of generated clips whose quiet frames to count")
     parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--quiet-db", type=float, default=-40.0)
     args = parser.parse_args()
     files = find_audio_files(args.data_dir) if args.data_dir.is_dir() else []
     if not files:
@@ -52,10 +48,10 @@ def main() -> None:
     frozen_audio = frozen_spectrum(music.tails, 3, 10 * EVAL_RATE, np.random.default_rng(0))
     frozen = frechet_distance(np.concatenate([log_mel(a) for a in frozen_audio]), tails)
     whole = frechet_distance(train, tails)
-    without = frechet_distance(train[~quiet(train, args.quiet_db)], tails)
-    result = {"data": str(args.data_dir), "quiet_db": args.quiet_db,
-              "quiet_fraction": {"tails": float(quiet(tails, args.quiet_db).mean()),
-                                 "train": float(quiet(train, args.quiet_db).mean())},
+    without = frechet_distance(train[~quiet_frames(train)], tails)
+    result = {"data": str(args.data_dir), "quiet_db": QUIET_DB,
+              "quiet_fraction": {"tails": float(quiet_frames(tails).mean()),
+                                 "train": float(quiet_frames(train).mean())},
               "frechet": {"train_vs_tails": whole, "train_without_quiet_vs_tails": without,
                           "frozen_spectrum": frozen},
               "progress_ceiling_without_pauses": (frozen - without) / (frozen - whole)}
@@ -64,11 +60,11 @@ def main() -> None:
         for path in sorted(glob.glob(args.clips)):
             with AudioReader(Path(path), EVAL_RATE) as reader:
                 clips.append(log_mel(reader.samples()))
-        result["quiet_fraction"]["clips"] = [float(quiet(c, args.quiet_db).mean()) for c in clips]
+        result["quiet_fraction"]["clips"] = [float(quiet_frames(c).mean()) for c in clips]
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=1))
     q, d = result["quiet_fraction"], result["frechet"]
-    print(f"quiet frames (loudest band under {args.quiet_db:g} dB): {q['tails']:.1%} of the held-out tails, "
+    print(f"quiet frames (loudest band under {QUIET_DB:g} dB): {q['tails']:.1%} of the held-out tails, "
           f"{q['train']:.1%} of the training part" + (f", clips {', '.join(f'{c:.1%}' for c in q['clips'])}"
                                                        if "clips" in q else ""))
     print(f"Fréchet to the tails: the whole training part {d['train_vs_tails']:.0f}, without its quiet frames "

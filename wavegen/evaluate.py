@@ -6,7 +6,9 @@ embeddings; lower = closer). Three references of the same count and length as th
 excerpts of the training part of the music (real vs real: the ceiling), noise with the tail's frozen average
 spectrum (what a drone that learned only the average scores), and white noise of the music's loudness. Per clip:
 the loudness drift (RMS of the last second over the first) and how much it still changes in its second half
-(the mean distance between consecutive quarter-second log-mel means), beside the same for the real excerpts.
+(the mean distance between consecutive quarter-second log-mel means), beside the same for the real excerpts, and
+the share of quiet frames (pauses, the tails of decays) in each clip beside the held-out music's: quiet frames lie far
+from sounding ones in log-mel space, so music that pauses is far from clips that never do.
 This module never imports torch.
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ HOP = 512
 N_MELS = 64
 DB_FLOOR = 1e-8  # -80 dB: quieter detail (and silence) all count the same
 SEGMENT_S = 0.25  # the time scale of "still changing": quarter-second means of log-mel frames
+QUIET_DB = -40.0  # a frame whose loudest band is under this is quiet: a pause, or the tail of a decay
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:
@@ -51,6 +54,11 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     root_a = (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
     cross = np.sqrt(np.maximum(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0.0)).sum()
     return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
+
+
+def quiet_frames(frames: np.ndarray) -> np.ndarray:
+    """Which log-mel frames [n, N_MELS] are quiet (their loudest band under QUIET_DB)."""
+    return frames.max(axis=1) < QUIET_DB
 
 
 def movement(audio: np.ndarray) -> float:
@@ -131,17 +139,19 @@ def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
             "real": excerpts(music.train, len(clips), length, rng),
             "frozen_spectrum": frozen_spectrum(music.tails, len(clips), length, rng),
             "white_noise": [tail_rms * rng.standard_normal(length).astype(np.float32) for _ in clips]}
-    distance = {name: frechet_distance(np.concatenate([log_mel(a) for a in audio]), reference)
-                for name, audio in sets.items()}
+    frames = {name: [log_mel(a) for a in audio] for name, audio in sets.items()}
+    distance = {name: frechet_distance(np.concatenate(mels), reference) for name, mels in frames.items()}
     gap = distance["frozen_spectrum"] - distance["real"]
     moving = [m for m in map(movement, sets["real"]) if not math.isnan(m)]
     music_movement = float(np.mean(moving)) if moving else math.nan
     per_clip = [{"loudness_drift": loudness_drift(c), "movement": movement(c),
-                 "movement_vs_music": movement(c) / music_movement if music_movement > 0 else math.nan}
-                for c in clips]
+                 "movement_vs_music": movement(c) / music_movement if music_movement > 0 else math.nan,
+                 "quiet_fraction": float(quiet_frames(mels).mean())}
+                for c, mels in zip(clips, frames["clips"])]
     return {"frechet": distance,
             "progress": (distance["frozen_spectrum"] - distance["clips"]) / gap if gap > 0 else math.nan,
-            "music_movement": music_movement, "clips": per_clip,
+            "music_movement": music_movement, "music_quiet_fraction": float(quiet_frames(reference).mean()),
+            "clips": per_clip,
             "held_out_seconds": sum(len(t) for t in music.tails) / EVAL_RATE,
             "clip_seconds": length / EVAL_RATE, "count": len(clips)}
 
@@ -160,7 +170,9 @@ def summary(result: dict) -> str:
              f"  clips            {d['clips']:10.1f}  ({ratio(result['progress'], '.0%')} of the way from the frozen "
              "spectrum to real music)",
              f"  frozen spectrum  {d['frozen_spectrum']:10.1f}  (the music's average spectrum, unchanging)",
-             f"  white noise      {d['white_noise']:10.1f}"]
+             f"  white noise      {d['white_noise']:10.1f}",
+             f"  quiet frames (loudest band under {QUIET_DB:g} dB): {result['music_quiet_fraction']:.0%} of the "
+             "held-out music, " + ", ".join(f"{c['quiet_fraction']:.0%}" for c in result["clips"]) + " of the clips'"]
     for i, clip in enumerate(result["clips"]):
         lines.append(f"  clip {i}: loudness of the last second x{ratio(clip['loudness_drift'], '.2f')} of the first; "
                      f"its second half changes {ratio(clip['movement_vs_music'], '.2f')}x as much as the music does")

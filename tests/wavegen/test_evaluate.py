@@ -47,6 +47,17 @@ def test_loudness_drift_and_movement():
     assert np.isnan(movement(music[:EVAL_RATE // 4]))  # too short to tell
 
 
+def test_quiet_frames_are_counted_in_the_clips_and_in_the_music():
+    rng = np.random.default_rng(3)
+    pausing = melody(4.0, rng)
+    pausing[EVAL_RATE:2 * EVAL_RATE] = 0  # one second of four silent
+    music = Music.load_arrays([np.concatenate([melody(12.0, rng), pausing])], val_fraction=0.25)
+    result = score([melody(4.0, rng), pausing], music)
+    assert result["clips"][0]["quiet_fraction"] == 0.0
+    assert 0.15 < result["clips"][1]["quiet_fraction"] < 0.3
+    assert 0.15 < result["music_quiet_fraction"] < 0.3  # the held-out tail is the pausing four seconds
+
+
 def test_report_writes_json_without_nan_and_prints_the_summary(tmp_path, capsys):
     rng = np.random.default_rng(2)
     music = Music.load_arrays([melody(12.0, rng)], val_fraction=0.25)
@@ -57,3 +68,4 @@ def test_report_writes_json_without_nan_and_prints_the_summary(tmp_path, capsys)
                                                                               "white_noise"}
     out = capsys.readouterr().out
     assert "real music" in out and "frozen spectrum" in out and "changes n/a" in out
+    assert "quiet frames (loudest band under -40 dB): 0% of the held-out music, 0% of the clips'" in out
