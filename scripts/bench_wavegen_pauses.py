@@ -4,10 +4,12 @@ The log-mel frames of quiet moments (phrase-end decays, the gaps between pieces:
 wavegen.evaluate.QUIET_DB, -40 dB) lie far from those of sounding music, so they carry much of the held-out music's
 variance. This scores the whole training part of the music against the held-out tails twice, with and without its
 quiet frames, beside the frozen-spectrum reference, and so gives the best "progress" a generator that never pauses
-could reach. Clips given
-with --clips are counted too (the fraction of their frames that are quiet; every evaluation reports it as well).
+could reach. The music is read as training and evaluation read it: silences longer than --max-silence (the gaps
+between pieces) shortened; `--max-silence off` measures it with them. Clips given with --clips are counted too (the
+fraction of their frames that are quiet; every evaluation reports it as well).
 
     python scripts/bench_wavegen_pauses.py DATA_DIR [--clips 'out/clip-*.wav'] [--val-fraction 0.1]
+                                           [--max-silence SECONDS|off]
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine.errors import UserError  # noqa: E402
-from wavegen.audio import AudioReader, find_audio_files  # noqa: E402
+from wavegen.audio import MAX_SILENCE, AudioReader, find_audio_files  # noqa: E402
+from wavegen.cli import silence_limit  # noqa: E402
 from wavegen.evaluate import (EVAL_RATE, QUIET_DB, Music, frechet_distance, frozen_spectrum, log_mel,  # noqa: E402
                               quiet_frames)
 
@@ -35,12 +38,13 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--clips", help="a glob of generated clips whose quiet frames to count")
     parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--max-silence", type=silence_limit, default=MAX_SILENCE)
     args = parser.parse_args()
     files = find_audio_files(args.data_dir) if args.data_dir.is_dir() else []
     if not files:
         raise SystemExit(f"error: no audio files in {args.data_dir}")
     try:
-        music = Music.load(files, args.val_fraction)
+        music = Music.load(files, args.val_fraction, args.max_silence)
     except UserError as e:
         raise SystemExit(f"error: {args.data_dir}: {e}") from None
     tails = np.concatenate([log_mel(t) for t in music.tails])
@@ -49,7 +53,7 @@ def main() -> None:
     frozen = frechet_distance(np.concatenate([log_mel(a) for a in frozen_audio]), tails)
     whole = frechet_distance(train, tails)
     without = frechet_distance(train[~quiet_frames(train)], tails)
-    result = {"data": str(args.data_dir), "quiet_db": QUIET_DB,
+    result = {"data": str(args.data_dir), "quiet_db": QUIET_DB, "max_silence": args.max_silence,
               "quiet_fraction": {"tails": float(quiet_frames(tails).mean()),
                                  "train": float(quiet_frames(train).mean())},
               "frechet": {"train_vs_tails": whole, "train_without_quiet_vs_tails": without,

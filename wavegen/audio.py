@@ -1,5 +1,5 @@
-"""Audio I/O: find audio files, stream them as mono float32 at a chosen rate (any rate, channels, subtype), write
-44.1 kHz 16-bit WAVs."""
+"""Audio I/O: find audio files, stream them as mono float32 at a chosen rate (any rate, channels, subtype), shorten
+the silences between pieces, write 44.1 kHz 16-bit WAVs."""
 from __future__ import annotations
 
 import contextlib
@@ -23,6 +23,9 @@ _CHUNK_VALUES = 1 << 21  # samples (all channels) decoded at a time: bounds memo
 # Integer subtypes are decoded as integers and scaled in numpy: much faster than libsndfile's float conversion.
 _INT_READ = {"PCM_S8": ("int16", 2.0 ** -15), "PCM_U8": ("int16", 2.0 ** -15), "PCM_16": ("int16", 2.0 ** -15),
              "PCM_24": ("int32", 2.0 ** -31), "PCM_32": ("int32", 2.0 ** -31)}
+MAX_SILENCE = 0.25  # seconds kept of every longer silence (the gap between two pieces of one file)
+SILENCE_DB = 50.0  # a stretch this far under a file's loudest moment is silent (well below the decay of a rest)
+_SILENCE_BLOCK_S = 0.025  # the time resolution of silence detection
 # libsndfile's text when a decoder (mpg123 for MP3) rejects the data of a file that does exist.
 _MISLEADING_OPEN_ERROR = "File does not exist or is not a regular file"
 
@@ -110,6 +113,33 @@ class AudioReader:
     def samples(self) -> np.ndarray:
         """The whole file as one float32 array."""
         return np.concatenate(list(self.chunks()))
+
+
+def shorten_silences(samples: np.ndarray, rate: int, longest: float | None = MAX_SILENCE) -> np.ndarray:
+    """``samples`` with every silent stretch longer than ``longest`` seconds cut to its first ``longest`` seconds
+    (silent: 25 ms blocks SILENCE_DB under the file's loudest block); ``longest`` None keeps everything.
+
+    The gaps between the pieces of an album or a rendered collection are not music. A model trained on them learns
+    to fall silent and then wander, and in the held-out music they outweigh everything else the evaluation measures.
+    """
+    block = max(1, round(rate * _SILENCE_BLOCK_S))
+    count = len(samples) // block
+    if longest is None or count == 0:
+        return samples
+    blocks = samples[:count * block].reshape(count, block)
+    power = np.einsum("ij,ij->i", blocks, blocks) / block
+    if power.max() == 0.0:  # all silent: there are no pieces to bring together
+        return samples
+    silent = np.concatenate([[False], power <= power.max() * 10.0 ** (-SILENCE_DB / 10.0), [False]])
+    edges = np.flatnonzero(np.diff(silent.astype(np.int8)))
+    starts, ends = edges[0::2] * block, edges[1::2] * block  # each silent run, in samples
+    keep = round(longest * rate)
+    long_runs = ends - starts > keep
+    if not long_runs.any():
+        return samples
+    cut_from, cut_to = starts[long_runs] + keep, ends[long_runs]
+    pieces = np.split(samples, np.stack([cut_from, cut_to], axis=1).ravel())
+    return np.concatenate(pieces[0::2])
 
 
 def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, NoReturn
 from engine.arguments import (device_name, fraction, non_negative_int, number, positive_float, positive_int,
                               seed_value)
 from engine.errors import UserError
+from wavegen.audio import MAX_SILENCE
 from wavegen.framer import FEATURES, FRAMERS, FrameSpec, usable_cpus
 
 if TYPE_CHECKING:
     from wavegen.dataset import Windows
     from wavegen.model import WaveLSTM
 
-HYPOTHESES = 1  # next-frame proposals per step; 4 is sharper on some music and falls silent on other (README)
+HYPOTHESES = 4  # next-frame proposals per step: sharper than one blurry average (README: measured on five sets)
 INPUT_NOISE = 0.5  # the anti-drone defaults, chosen by measurement on 10 min of Palestrina (README)
 GENERATION_NOISE = 2.5
 
@@ -49,6 +50,17 @@ block_size = number(int, 2, "at least 2")
 frame_size = number(int, 16, "at least 16")
 sample_rate = number(int, 1000, "in 1000 .. 192000", below=192001)
 noise_level = number(float, 0.0, "0 or more and finite", below=float("inf"))
+seconds = number(float, 0.0, "0 or more and finite", below=float("inf"))
+
+
+def silence_limit(text: str) -> float | None:
+    """--max-silence: seconds (0 or more), or off (None: every silence kept)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return seconds(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e} (or off, to keep every silence)") from None
 
 
 def output_name(text: str) -> str:
@@ -124,6 +136,10 @@ def build_parser() -> Parser:
                             "frames/s at 22050 Hz)")
     model.add_argument("--block-size", type=block_size, default=11025,
                        help="--framer blocks: samples per block at 44.1 kHz (default: %(default)s = 0.25 s)")
+    model.add_argument("--max-silence", type=silence_limit, default=MAX_SILENCE, metavar="SECONDS",
+                       help="silences longer than this (50 dB under a file's loudest moment: the gaps between "
+                            "pieces) are cut to it, for training and evaluation alike; off keeps them "
+                            "(default: %(default)s)")
 
     train = p.add_argument_group("training")
     train.add_argument("-e", "--epochs", type=non_negative_int, default=20,
@@ -220,6 +236,13 @@ def program() -> str:
     return shlex.quote(started) if Path(started).name == "music-composer" else "music-composer"
 
 
+def flag_text(value: object) -> str:
+    """A flag's value as the command line spells it (None is --max-silence's off)."""
+    if value is None:
+        return "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def more_clips_command(args: argparse.Namespace) -> str:
     """The command that generates new clips from this run's checkpoint without training (paths quoted).
 
@@ -232,12 +255,13 @@ def more_clips_command(args: argparse.Namespace) -> str:
                        ("-n", "hidden_layer_neurons"), ("-l", "hidden_layer_count"),
                        ("--hypotheses", "hypotheses"), ("--framer", "framer"),
                        ("--features", "features"), ("--sample-rate", "sample_rate"), ("--frame-size", "frame_size"),
-                       ("--hop-size", "hop_size"), ("--block-size", "block_size"), ("-s", "seconds_to_generate"),
+                       ("--hop-size", "hop_size"), ("--block-size", "block_size"), ("--max-silence", "max_silence"),
+                       ("-s", "seconds_to_generate"),
                        ("-g", "generated_music_num"), ("--generation-noise", "generation_noise"),
                        ("--device", "device")]:
         value = getattr(args, dest)
         if value != defaults.get_default(dest):
-            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+            words += [flag, flag_text(value)]
     words += [flag for flag, on in (("--include-seed", args.include_seed), ("--png", args.png)) if on]
     words += ["--seed", str((args.seed + 1) % 2 ** 32), "-o", f"{args.output_music_name}-more"]
     return f"{program()} {shlex.join(words)}"
@@ -258,7 +282,8 @@ def run(args: argparse.Namespace) -> int:
         return 2  # guidance, not an error, but nothing was made
     if args.preprocess_only:
         from wavegen.preprocess import prepare
-        prepare(dataset, args.traindata_folder_path, frame_spec(args), args.workers, progress=not args.no_progress)
+        prepare(dataset, args.traindata_folder_path, frame_spec(args), args.workers, progress=not args.no_progress,
+                max_silence=args.max_silence)
         return 0
     if args.evaluate:
         evaluate_existing(args)
@@ -288,7 +313,7 @@ def train_and_generate(args: argparse.Namespace) -> None:
     generates = distributed.is_main_process()  # asked now: training ends by leaving the process group
     with distributed.main_process_first():
         prepared = prepare(args.datasets_folder_path, args.traindata_folder_path, spec, args.workers,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, max_silence=args.max_silence)
     if args.epochs == 0:
         model = saved_model(saved, hparams)
         model.to(select_device(args.device))
@@ -326,7 +351,7 @@ def generate_and_score(args: argparse.Namespace, model: WaveLSTM, windows: Windo
             write_spectrogram_png(path.with_suffix(".png"), seed, clip, clips.rate)
         print(f"wrote {len(clips.paths)} spectrogram(s): {clips.paths[0].with_suffix('.png')} ...")
     try:
-        music = Music.load(files, val_fraction)
+        music = Music.load(files, val_fraction, args.max_silence)
     except UserError as e:
         print(f"no evaluation: {e}")
         return
@@ -361,7 +386,8 @@ def evaluate_existing(args: argparse.Namespace) -> None:
             raise UserError(f"--evaluate: {path}: {e}") from e
     print(f"scoring {len(paths)} clip(s) {paths[0]} ... against the last {val_fraction:.0%} of every file in "
           f"{args.datasets_folder_path}/")
-    report(score(clips, Music.load(files, val_fraction), args.seed), Path(f"{args.output_music_name}-evaluation.json"))
+    music = Music.load(files, val_fraction, args.max_silence)
+    report(score(clips, music, args.seed), Path(f"{args.output_music_name}-evaluation.json"))
 
 
 def main(argv: list[str] | None = None) -> int:

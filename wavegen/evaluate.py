@@ -1,10 +1,11 @@
 """How close generated clips are to the music they continue, beside references computed on the same audio.
 
-The clips' log-mel frames are compared with those of the held-out tail of every file (the last --val-fraction, as
-training holds it out) by the Fréchet distance of Gaussians fitted to each (as FAD does, on log-mel frames instead of
-embeddings; lower = closer). Three references of the same count and length as the clips are scored the same way:
-excerpts of the training part of the music (real vs real: the ceiling), noise with the tail's frozen average
-spectrum (what a drone that learned only the average scores), and white noise of the music's loudness. Per clip:
+The clips' log-mel frames are compared with those of the held-out tail of every file (the last --val-fraction of
+its audio, read as training reads it: long silences shortened) by the Fréchet distance of Gaussians fitted to each
+(as FAD does, on log-mel frames instead of embeddings; lower = closer). Three references of the same count and
+length as the clips are scored the same way: excerpts of the training part of the music (real vs real: the
+ceiling), noise with the tail's frozen average spectrum (what a drone that learned only the average scores), and
+white noise of the music's loudness. Per clip:
 the loudness drift (RMS of the last second over the first) and how much it still changes in its second half
 (the mean distance between consecutive quarter-second log-mel means), beside the same for the real excerpts, and
 the share of quiet frames (pauses, the tails of decays) in each clip beside the held-out music's: quiet frames lie far
@@ -22,7 +23,7 @@ import numpy as np
 
 from engine.atomic import write_json
 from engine.errors import SourceError, UserError
-from wavegen.audio import AudioReader
+from wavegen.audio import MAX_SILENCE, AudioReader, shorten_silences
 from wavegen.dataset import split_segments
 
 EVAL_RATE = 22050
@@ -88,12 +89,13 @@ class Music:
     tails: list[np.ndarray]
 
     @classmethod
-    def load(cls, files: list[Path], val_fraction: float) -> Music:
-        """The readable ``files`` (the cache names those it could not read), split."""
+    def load(cls, files: list[Path], val_fraction: float, max_silence: float | None = MAX_SILENCE) -> Music:
+        """The readable ``files`` (the cache names those it could not read), their silences shortened as training
+        shortens them, split."""
         audio = []
         for path in files:
             with contextlib.suppress(SourceError), AudioReader(path, EVAL_RATE) as reader:
-                audio.append(reader.samples())
+                audio.append(shorten_silences(reader.samples(), EVAL_RATE, max_silence))
         return cls.load_arrays(audio, val_fraction)
 
     @classmethod

@@ -21,6 +21,7 @@ from engine.errors import UserError
 from wavegen.audio import SAMPLE_RATE, resample, write_wav
 from wavegen.dataset import Windows
 from wavegen.framer import FrameSpec, exact_length
+from wavegen.lstm_step import LSTMStepper, linear_product
 from wavegen.model import WaveLSTM
 
 
@@ -53,37 +54,34 @@ def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise
     """Continue every seed [g, T, frame_dim] by ``num_frames`` predicted frames: [g, num_frames, frame_dim].
 
     Each step draws one of the model's hypotheses from its choice head and runs the LSTM once on it, with the state
-    carried; the chosen hypotheses are decoded to frames all at once at the end (``feedback_layer`` re-encodes them
+    carried (``LSTMStepper``: float16 weights on the CPU); the chosen hypotheses are decoded to frames all at once at the end (``feedback_layer`` re-encodes them
     without that round trip). ``noise``: the std of Gaussian noise added to every frame fed back (normalised units;
     the written frames are the chosen hypotheses).
     """
-    mkldnn = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False  # on CPU, oneDNN re-lays out the LSTM weights per call: ~8x slower steps
-    try:
-        hidden, state = model.lstm(model.encode(seeds))
-        feedback = model.feedback_layer()
-        last = hidden[:, -1]
-        count, width = last.shape
-        hiddens = last.new_empty(count, num_frames, width)
-        chosen = torch.zeros(count, num_frames, dtype=torch.long, device=last.device)
-        clips = torch.arange(count, device=last.device)
-        generator = torch.Generator(last.device).manual_seed(seed)
-        noise_shape = (count, model.config.frame_dim)
-        for i in tqdm(range(num_frames), desc="generating", unit="frame", disable=not progress, file=sys.stderr):
-            hiddens[:, i] = last
-            if model.choose is not None:
-                probabilities = model.choose(last).float().softmax(-1)
-                chosen[:, i] = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
-            if i + 1 < num_frames:
-                step_input = feedback(last).view(count, -1, width)[clips, chosen[:, i]]
-                if noise:  # encode(frame + n) = feedback(h) + W_encode n: the noise costs one small product
-                    drawn = torch.randn(noise_shape, generator=generator, device=last.device, dtype=last.dtype)
-                    step_input = step_input + (noise * drawn) @ model.encode.weight.T
-                output, state = model.lstm(step_input.unsqueeze(1), state)
-                last = output[:, 0]
-        return model.decode_chosen(hiddens, chosen)
-    finally:
-        torch.backends.mkldnn.enabled = mkldnn
+    hidden, state = model.lstm(model.encode(seeds))
+    fused = model.feedback_layer()
+    feedback = linear_product(fused.weight, fused.bias)
+    encode_noise = linear_product(model.encode.weight, None)  # encode(frame + n) = feedback(h) + W_encode n
+    step = LSTMStepper(model.lstm)
+    last = hidden[:, -1]
+    count, width = last.shape
+    hiddens = last.new_empty(count, num_frames, width)
+    chosen = torch.zeros(count, num_frames, dtype=torch.long, device=last.device)
+    clips = torch.arange(count, device=last.device)
+    generator = torch.Generator(last.device).manual_seed(seed)
+    noise_shape = (count, model.config.frame_dim)
+    for i in tqdm(range(num_frames), desc="generating", unit="frame", disable=not progress, file=sys.stderr):
+        hiddens[:, i] = last
+        if model.choose is not None:
+            probabilities = model.choose(last).float().softmax(-1)
+            chosen[:, i] = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
+        if i + 1 < num_frames:
+            step_input = feedback(last).view(count, -1, width)[clips, chosen[:, i]]
+            if noise:
+                drawn = torch.randn(noise_shape, generator=generator, device=last.device, dtype=last.dtype)
+                step_input = step_input + encode_noise(noise * drawn)
+            last, state = step(step_input, state)
+    return model.decode_chosen(hiddens, chosen)
 
 
 def frames_to_audio(frames: np.ndarray, mean: np.ndarray, std: np.ndarray, spec: FrameSpec, num_samples: int,

@@ -3,7 +3,9 @@
 Built on engine.cache.SourceCache, so each run reconciles the cache with the dataset folder by content hash (new and
 changed files processed, removed ones dropped, damaged entries rebuilt, unreadable files skipped with a reason), and
 the framer's settings are part of its parameters, so switching framer or features rebuilds it. Memory depends on the
-longest file (its samples and frames), never on the size of the dataset. Per file the cache holds ``frames``
+longest file (its samples and frames), never on the size of the dataset. Silences longer than ``max_silence`` seconds
+(the gaps between pieces) are cut short before framing (wavegen.audio.shorten_silences); that setting is a cache
+parameter too. Per file the cache holds ``frames``
 [n, frame_dim] plus the per-feature ``sum`` and ``sumsq`` (float64) of those stored frames, so the normalisation
 statistics of any set of files are a sum over files, without another pass over the audio.
 This module never imports torch.
@@ -18,7 +20,7 @@ import numpy as np
 
 from engine.cache import Entry, SourceCache
 from engine.errors import SourceError, UserError
-from wavegen.audio import AudioReader, find_audio_files
+from wavegen.audio import MAX_SILENCE, AudioReader, find_audio_files, shorten_silences
 from wavegen.dataset import split_segments
 from wavegen.framer import FrameSpec
 
@@ -26,9 +28,9 @@ FORMAT_VERSION = 2  # bump when the frame layout changes: every cached item is t
 MIN_STD = 1e-8  # floor of the per-feature standard deviation (features that never change)
 
 
-def cache_params(spec: FrameSpec) -> dict:
+def cache_params(spec: FrameSpec, max_silence: float | None) -> dict:
     """The parameters that fully determine a cached item (any change rebuilds the cache)."""
-    return {"format": FORMAT_VERSION, **spec.params()}
+    return {"format": FORMAT_VERSION, **spec.params(), "max_silence": max_silence}
 
 
 def process_file(path: Path, params: dict) -> tuple[dict[str, np.ndarray], dict]:
@@ -38,7 +40,7 @@ def process_file(path: Path, params: dict) -> tuple[dict[str, np.ndarray], dict]
         chunks = list(audio.chunks())
     if not all(np.isfinite(chunk).all() for chunk in chunks):  # checked before the FFT, which would warn about them
         raise SourceError("holds samples that are not finite (NaN or infinity)")
-    samples = np.concatenate(chunks)
+    samples = shorten_silences(np.concatenate(chunks), spec.sample_rate, params["max_silence"])
     if len(samples) < spec.frame_size:
         raise SourceError(f"shorter than one frame ({spec.frame_size} samples at {spec.sample_rate} Hz, "
                           f"{spec.frame_size / spec.sample_rate:.2f} s)")
@@ -94,13 +96,14 @@ class Prepared:
         return mean.astype(np.float32), np.maximum(std, MIN_STD).astype(np.float32)
 
 
-def prepare(dataset_dir: Path, cache_dir: Path, spec: FrameSpec, workers: int = 1, progress: bool = True) -> Prepared:
+def prepare(dataset_dir: Path, cache_dir: Path, spec: FrameSpec, workers: int = 1, progress: bool = True,
+            max_silence: float | None = MAX_SILENCE) -> Prepared:
     """Reconcile the cache in ``cache_dir`` with the audio in ``dataset_dir``; report what was used and skipped."""
     files = find_audio_files(dataset_dir)
     if not files:
         raise UserError(f"no audio files in {dataset_dir}/: copy your music there (.wav, .flac, .ogg, ...), "
                         "or run `music-composer --example`")
-    cache = SourceCache(cache_dir, cache_params(spec), process_file)
+    cache = SourceCache(cache_dir, cache_params(spec, max_silence), process_file)
     report = cache.reconcile(files, dataset_dir, workers=workers, progress=progress)
     if report.rebuilt_manifest:
         print(f"rebuilt the cache in {cache_dir}/: {report.rebuilt_manifest}")

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
-from wavegen.cli import main, parse_args
+from wavegen.cli import main, more_clips_command, parse_args
 from wavegen.example import EXAMPLE_DEFAULTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,8 @@ def test_defaults_and_types():
     assert args.stride == args.sequence_length == 128
     assert (args.framer, args.features, args.sample_rate, args.frame_size, args.hop_size) == (
         "stft", "logmag", 22050, 2048, 512)
-    assert (args.hypotheses, args.input_noise, args.generation_noise) == (1, 0.5, 2.5)
+    assert (args.hypotheses, args.input_noise, args.generation_noise) == (4, 0.5, 2.5)
+    assert args.max_silence == 0.25 and parse_args(["--max-silence", "OFF"]).max_silence is None
     assert parse_args(["--framer", "blocks"]).sequence_length == 40
     assert parse_args(["-d", "music/", "-t", "cache/"]).datasets_folder_path == Path("music")
     assert parse_args(["-s", "2.5", "--lr", "3e-4"]).seconds_to_generate == 2.5
@@ -64,11 +65,19 @@ def test_defaults_and_types():
     (["--hop-size", "1100"], "--frame-size 2048 must be even and at least twice --hop-size 1100"),
     (["--frame-size", "1023"], "--frame-size 1023 must be even"),
     (["--generation-noise", "-1"], "argument --generation-noise: '-1' must be 0 or more"),
+    (["--max-silence", "none"], "argument --max-silence: 'none' is not a number (or off, to keep every silence)"),
 ])
 def test_bad_values_are_rejected_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_args(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_command_for_more_clips_repeats_the_flags_that_differ_from_the_defaults():
+    words = shlex.split(more_clips_command(parse_args(["--max-silence", "off", "-n", "64", "--generation-noise", "1"])))
+    assert words[1:] == ["-e", "0", "-n", "64", "--max-silence", "off", "--generation-noise", "1", "--seed", "1",
+                         "-o", "output-more"]
+    assert "--max-silence 0.5" in more_clips_command(parse_args(["--max-silence", "0.5"]))
 
 
 def test_example_defaults_yield_to_explicit_flags():
@@ -150,15 +159,15 @@ def test_checkpoint_with_other_shape_flags_is_refused_before_touching_the_cache(
 
 
 def test_a_checkpoint_from_before_hypotheses_is_a_single_prediction_model(tmp_path, dataset, capsys):
-    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0")) == 0
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--hypotheses", "1")) == 0
     checkpoint = tmp_path / "model.pt"
     state = load_checkpoint(checkpoint)
     del state["hparams"]["hypotheses"]  # as every checkpoint was before the flag existed
     save_checkpoint(checkpoint, state)
     capsys.readouterr()
-    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--hypotheses", "4")) == 2
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 2  # the default is 4
     assert "hypotheses: checkpoint has 1, now 4" in capsys.readouterr().err
-    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 0
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--hypotheses", "1")) == 0
 
 
 def test_a_model_with_hypotheses_trains_logs_its_winners_and_generates(tmp_path, dataset):

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from wavegen.evaluate import EVAL_RATE, Music, frechet_distance, loudness_drift, movement, report, score
 
@@ -69,3 +70,13 @@ def test_report_writes_json_without_nan_and_prints_the_summary(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "real music" in out and "frozen spectrum" in out and "changes n/a" in out
     assert "quiet frames (loudest band under -40 dB): 0% of the held-out music, 0% of the clips'" in out
+
+
+def test_the_music_is_read_with_its_long_silences_shortened_as_training_reads_it(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "two-pieces.wav"
+    sf.write(path, np.concatenate([melody(10.0, rng), np.zeros(3 * EVAL_RATE), melody(10.0, rng)]), EVAL_RATE,
+             subtype="FLOAT")
+    cut, kept = Music.load([path], 0.1), Music.load([path], 0.1, max_silence=None)
+    seconds = [sum(map(len, m.train + m.tails)) / EVAL_RATE for m in (cut, kept)]
+    assert seconds[1] == pytest.approx(23.0, abs=0.01) and seconds[0] == pytest.approx(20.25, abs=0.05)

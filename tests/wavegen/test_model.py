@@ -5,6 +5,7 @@ import torch
 
 from wavegen.framer import FrameSpec
 from wavegen.generate import frames_to_audio, generate_frames
+from wavegen.lstm_step import LSTMStepper
 from wavegen.model import WaveLSTM, WaveLSTMConfig
 
 
@@ -45,16 +46,18 @@ def test_generation_noise_is_fed_back_reproducibly():
     assert not torch.allclose(generate_frames(model, seeds, 6, noise=0.5, seed=2, progress=False), noisy)
 
 
-def test_stepwise_generation_equals_running_the_whole_sequence():
+def test_stepwise_generation_equals_running_the_whole_sequence(monkeypatch):
     model = small_model()
     seeds = torch.randn(2, 4, 8)
-    calls = []
+    calls, steps = [], []
     model.lstm.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[1]))
+    step = LSTMStepper.__call__
+    monkeypatch.setattr(LSTMStepper, "__call__", lambda self, x, state: (steps.append(x.shape), step(self, x, state))[1])
     generated = generate_frames(model, seeds, num_frames=6, progress=False)
     assert generated.shape == (2, 6, 8)
-    assert calls == [4] + [1] * 5  # the seed once, then one step per new frame
+    assert calls == [4] and steps == [(2, 6)] * 5  # the seed once, then one step (a row per clip) per new frame
     full, _ = model(torch.cat([seeds, generated[:, :-1]], dim=1))
-    torch.testing.assert_close(full[:, 3:], generated, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(full[:, 3:], generated, rtol=0, atol=2e-3)  # float16 weights in the steps
 
 
 def test_hypotheses_learn_the_modes_a_single_prediction_averages():
@@ -90,7 +93,7 @@ def test_generation_feeds_back_the_drawn_hypothesis():
     hidden, _ = model.lstm(model.encode(torch.cat([seeds, generated[:, :-1]], dim=1)))
     proposals = model.hypotheses(hidden[:, 3:])  # [2, 6, 3, 8]: what each step could have written
     distance = (proposals - generated.unsqueeze(2)).abs().amax(-1).amin(-1)
-    assert distance.max() < 1e-4  # every written frame is one of its step's hypotheses, fed back as it was
+    assert distance.max() < 2e-3  # every written frame is one of its step's hypotheses, fed back as it was
     others = generate_frames(model, seeds, num_frames=6, seed=4, progress=False)
     assert not torch.allclose(others, generated)  # another seed draws other hypotheses
     torch.testing.assert_close(generate_frames(model, seeds, 6, seed=3, progress=False), generated)

@@ -203,3 +203,15 @@ def test_switching_framer_or_its_settings_rebuilds_the_cache(dataset, tmp_path, 
     assert "2 reused" in (run_prepare(dataset, cache, spec=FrameSpec(sample_rate=16000)), capsys.readouterr().out)[1]
     again = run_prepare(dataset, cache, spec=stft)
     np.testing.assert_array_equal(again.frames()[0], original)
+
+
+def test_long_silences_are_cut_before_framing_and_max_silence_is_a_cache_parameter(tmp_path, capsys):
+    piano = decode(PIANO)
+    gap = np.zeros(3 * SAMPLE_RATE, dtype=np.float32)
+    (tmp_path / "music").mkdir()
+    sf.write(tmp_path / "music" / "two-pieces.wav", np.concatenate([piano, gap, piano]), SAMPLE_RATE)
+    cache = tmp_path / "cache"
+    cut = len(prepare(tmp_path / "music", cache, BLOCKS, progress=False).frames()[0])
+    kept = len(prepare(tmp_path / "music", cache, BLOCKS, progress=False, max_silence=None).frames()[0])
+    assert "rebuilt the cache" in capsys.readouterr().out
+    assert kept - cut >= gap.size // BLOCKS.frame_size - 2  # all of the gap but 0.25 s, in blocks of 0.25 s
