@@ -21,21 +21,28 @@ from wavegen.model import LSTMState
 Product = Callable[[torch.Tensor], torch.Tensor]
 
 
+def fp16_packed(weight: torch.Tensor) -> torch.Tensor | None:
+    """``weight`` packed as float16 for fbgemm, or None where that cannot be done (not a float32 CPU tensor, or a
+    torch without fbgemm or without these deprecated functions)."""
+    if (weight.device.type != "cpu" or weight.dtype != torch.float32
+            or "fbgemm" not in torch.backends.quantized.supported_engines):
+        return None
+    try:
+        return torch.fbgemm_pack_gemm_matrix_fp16(weight.contiguous())
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def linear_product(weight: torch.Tensor, bias: torch.Tensor | None) -> Product:
     """``x -> x W^T + b``: with W packed as float16 for fbgemm on the CPU when torch has it, else as given."""
-    if (weight.device.type == "cpu" and weight.dtype == torch.float32
-            and "fbgemm" in torch.backends.quantized.supported_engines):
+    with warnings.catch_warnings():  # torch calls the fbgemm functions deprecated, once per process; they still work
+        warnings.simplefilter("ignore")
+        packed = fp16_packed(weight)
+        if packed is None:
+            return lambda x: F.linear(x, weight, bias)
         full_bias = bias if bias is not None else weight.new_zeros(len(weight))
-        try:
-            with warnings.catch_warnings():  # torch calls these two deprecated, once per process; they still work
-                warnings.simplefilter("ignore")
-                packed = torch.fbgemm_pack_gemm_matrix_fp16(weight.contiguous())
-                torch.fbgemm_linear_fp16_weight(weight.new_zeros(1, weight.shape[1]), packed, full_bias)
-        except (AttributeError, RuntimeError):  # a torch without them: the plain product below
-            pass
-        else:
-            return lambda x: torch.fbgemm_linear_fp16_weight(x, packed, full_bias)
-    return lambda x: F.linear(x, weight, bias)
+        torch.fbgemm_linear_fp16_weight(weight.new_zeros(1, weight.shape[1]), packed, full_bias)  # its warning, here
+    return lambda x: torch.fbgemm_linear_fp16_weight(x, packed, full_bias)
 
 
 class LSTMStepper:
