@@ -63,6 +63,12 @@ def _loader_reason(error: Exception) -> str:
     return lines[0].split(". ")[0] if lines else type(error).__name__
 
 
+def trained_weights(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The state dict to use a trained model with: its ``model`` weights, with the moving averages of its parameters
+    in their place when the training kept them (``TrainConfig.ema_decay``)."""
+    return {**state["model"], **state.get("ema", {})}
+
+
 def check_compatible(saved: Mapping[str, Any], current: Mapping[str, Any], keys: list[str], source: str) -> None:
     """Raise a UserError listing every shape-defining setting in ``keys`` that differs between runs."""
     diffs = [f"{k}: checkpoint has {saved.get(k)!r}, now {current.get(k)!r}"

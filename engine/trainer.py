@@ -58,6 +58,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float | None = 1.0  # global-norm clipping; None disables
+    ema_decay: float | None = None  # keep an exponential moving average of the weights (see Trainer); None: off
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast on CUDA when supported, fp32 elsewhere
     seed: int = 0
@@ -159,6 +160,12 @@ class Trainer:
     ``hparams`` (the model's shape-defining settings) and ``extra_state`` (e.g. normalisation statistics) are
     stored in every checkpoint; ``lr_lambda(step)`` multiplies the learning rate (e.g. exponential decay).
 
+    With ``config.ema_decay`` the trainer also keeps an exponential moving average of the parameters (its decay
+    warms up as min(decay, (1 + step) / (10 + step)), so early averages do not cling to the random start). The average
+    is what validation measures, what the checkpoint's ``ema`` holds beside the raw ``model`` weights (which resuming
+    trains on) and what the model holds when :meth:`fit` returns: it smooths the step-to-step noise of the last
+    iterate, which otherwise decides where a short run happens to stop.
+
     From construction until :meth:`fit` ends the trainer locks its checkpoint, so a second run on it stops (or,
     with ``config.wait``, waits); a trainer used without fitting releases it with :meth:`close`.
     """
@@ -191,6 +198,8 @@ class Trainer:
             self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
                                               weight_decay=config.weight_decay)
             self.scheduler = (torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda) if lr_lambda else None)
+            self.averages = ({name: p.detach().clone() for name, p in model.named_parameters()}
+                             if config.ema_decay is not None else None)
             self.wrapped: nn.Module = _LossModule(model)
             if distributed.is_initialized():
                 self.wrapped = DistributedDataParallel(
@@ -235,6 +244,9 @@ class Trainer:
             raise UserError(f"checkpoint {path} does not fit this model ({e}); use another checkpoint path") from e
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        if self.averages is not None:  # a checkpoint from before the average was kept starts it at its weights
+            for name, average in self.averages.items():
+                average.copy_(state.get("ema", state["model"])[name])
         saved_config = state.get("train_config") or {}
         self.epoch, self.step = state["epoch"], state["step"]
         # Checkpoints before examples_in_epoch counted batches (of the saved batch size, in one process).
@@ -280,6 +292,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            **({"ema": self.averages} if self.averages is not None else {}),
             "epoch": self.epoch, "step": self.step, "examples_in_epoch": self.examples_in_epoch,
             "rng": rng or rng_state(),
             "hparams": self.hparams,
@@ -335,12 +348,15 @@ class Trainer:
         return steps_done or (c.epochs is not None and self.epoch >= c.epochs)
 
     def fit(self) -> list[dict[str, Any]]:
-        """Train until the epoch or step budget is spent; return the logged rows. Releases the run's lock.
+        """Train until the epoch or step budget is spent; return the logged rows. Releases the run's lock. With
+        ``ema_decay`` the model then holds the averaged weights.
 
         On Ctrl-C the steps taken since the last checkpoint are saved first, then KeyboardInterrupt goes on up.
         """
         try:
-            return self._fit()
+            rows = self._fit()
+            self._swap_averages()  # the caller gets the averaged model
+            return rows
         finally:
             self.close()
 
@@ -439,8 +455,31 @@ class Trainer:
         return True
 
     def _validation(self, val_loader: DataLoader) -> dict[str, float]:
-        return {f"val/{k}": v for k, v in evaluate(self.model, val_loader, self.device, self.amp_dtype,
-                                                   self.step).items()}
+        self._swap_averages()
+        try:
+            return {f"val/{k}": v for k, v in evaluate(self.model, val_loader, self.device, self.amp_dtype,
+                                                       self.step).items()}
+        finally:
+            self._swap_averages()
+
+    @torch.no_grad()
+    def _swap_averages(self) -> None:
+        """Exchange the model's parameters with their moving averages (a second call swaps them back)."""
+        if self.averages is None:
+            return
+        for name, param in self.model.named_parameters():
+            held = param.detach().clone()
+            param.copy_(self.averages[name])
+            self.averages[name] = held
+
+    @torch.no_grad()
+    def _update_averages(self) -> None:
+        """Move the averages towards the parameters just updated (step ``self.step``)."""
+        if self.averages is None:
+            return
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        for name, param in self.model.named_parameters():
+            self.averages[name].lerp_(param.detach(), 1 - decay)
 
     def _train_step(self, batch: Any, examples: int) -> tuple[torch.Tensor, dict, int, float]:
         """One optimizer step on ``batch`` (``examples`` of the epoch over all ranks); returns the lr it used too."""
@@ -462,6 +501,7 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         self.step += 1
+        self._update_averages()
         self.examples_in_epoch += examples
         self._updating = False
         return loss.detach(), metrics, count, lr

@@ -20,7 +20,7 @@ import pretty_midi
 import torch
 from tqdm import tqdm
 
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import load_checkpoint, trained_weights
 from engine.device import select_device
 from engine.errors import UserError
 from symbolic.configs import ModelConfig, config_from_dict
@@ -73,7 +73,7 @@ class TrainedModel:
         self.step: int = state["step"]
         self.model = build_model(self.config).to(self.device)
         try:
-            self.model.load_state_dict(state["model"])
+            self.model.load_state_dict(trained_weights(state))
         except (RuntimeError, KeyError) as e:
             raise UserError(f"{path}: the weights do not fit its own config ({e})") from e
         self.model.eval()

@@ -120,3 +120,27 @@ def test_checkpoint_and_logs_get_ordinary_permissions(tmp_path):
     os.umask(mask)
     for name in ("checkpoint.pt", "metrics.csv"):
         assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_weight_average_is_validated_saved_resumed_exactly_and_handed_back(tmp_path):
+    from engine.checkpoint import trained_weights
+    from engine.trainer import evaluate
+    model, rows, trainer = train(tmp_path, "ema", epochs=3, ema_decay=0.9)
+    state = load_checkpoint(tmp_path / "ema" / "checkpoint.pt")
+    assert set(state["ema"]) == {name for name, _ in model.named_parameters()}
+    assert not torch.equal(state["ema"]["net.0.weight"], state["model"]["net.0.weight"])
+    assert all(torch.equal(trained_weights(state)[name], value) for name, value in model.state_dict().items())
+    loader = torch.utils.data.DataLoader(data(16, seed=1), batch_size=8)
+    assert evaluate(model, loader, torch.device("cpu"))["mse"] == pytest.approx(rows[-1]["val/mse"], rel=1e-6)
+    train(tmp_path, "split", epochs=1, ema_decay=0.9)
+    resumed, _, _ = train(tmp_path, "split", epochs=3, ema_decay=0.9)
+    for a, b in zip(model.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_without_a_weight_average_the_checkpoint_is_as_before(tmp_path):
+    from engine.checkpoint import trained_weights
+    model, _, _ = train(tmp_path, epochs=1)
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert "ema" not in state and trained_weights(state) is not state["model"]
+    assert all(torch.equal(state["model"][name], value) for name, value in model.state_dict().items())
