@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 HYPOTHESES = 4  # next-frame proposals per step: sharper than one blurry average (README: measured on five sets)
 INPUT_NOISE = 0.5  # the anti-drone defaults, chosen by measurement on 10 min of Palestrina (README)
 GENERATION_NOISE = 2.5
+DROPOUT = 0.2  # against learning the training music by heart (README: measured on the chorales)
+EMA_DECAY = 0.998  # the weights' moving average that validation and generation use (README: measured)
 
 DESCRIPTION = """\
 Generate music from your audio: every run reconciles the cache in the train-data folder with the audio files in the
@@ -158,6 +160,13 @@ def build_parser() -> Parser:
     train.add_argument("--val-fraction", type=fraction, default=0.1,
                        help="the last part of every file held out for validation; the log shows train and "
                             "validation MSE and the MSE of repeating the last frame (default: %(default)s)")
+    train.add_argument("--ema-decay", type=fraction, default=EMA_DECAY,
+                       help="validation, checkpoints and generation use an exponential moving average of the weights "
+                            "with this decay per step (smoother than the last step's weights); 0: the last weights "
+                            "(default: %(default)s)")
+    train.add_argument("--dropout", type=fraction, default=DROPOUT,
+                       help="share of every LSTM layer's outputs zeroed in training, so the model generalises to "
+                            "music it has not heard instead of learning yours by heart (default: %(default)s)")
     train.add_argument("--input-noise", type=noise_level, default=INPUT_NOISE,
                        help="std of Gaussian noise on the training inputs (normalised frames), so the model learns to "
                             "continue from imperfect frames like its own (default: %(default)s)")
@@ -322,11 +331,12 @@ def train_and_generate(args: argparse.Namespace) -> None:
     else:
         config = TrainConfig(run_dir=f"{args.checkpoint.with_suffix('')}-logs", checkpoint_path=str(args.checkpoint),
                              epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                             device=args.device, seed=args.seed, progress=not args.no_progress, wait=args.wait)
+                             device=args.device, seed=args.seed, progress=not args.no_progress, wait=args.wait,
+                             ema_decay=args.ema_decay or None)
         stats = (saved["extra"]["mean"], saved["extra"]["std"]) if saved else None
         del saved  # the Trainer loads the checkpoint itself: holding this copy too would double the memory
         model, windows = train(prepared, hparams, config, stats, args.sequence_length, args.stride,
-                               args.val_fraction, args.input_noise)
+                               args.val_fraction, args.input_noise, args.dropout)
         val_fraction = args.val_fraction
     if args.generated_music_num and generates:
         generate_and_score(args, model, windows, spec, [args.datasets_folder_path / e.rel for e in prepared.entries],

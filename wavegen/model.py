@@ -5,7 +5,8 @@ categorical head that says which one will be closest. Training is relaxed winner
 (Guzman-Rivera et al. 2012; Rupprecht et al. 2017): only the hypothesis nearest the real next frame gets the full MSE
 gradient, the others a small share, so each learns one of the ways the music may go instead of all of them learning
 their blurry average (what a single MSE prediction is when the next note is uncertain). Generation samples a
-hypothesis per step and feeds it back. K = 1 is the plain next-frame MSE regressor. The LSTM state can be carried
+hypothesis per step and feeds it back. K = 1 is the plain next-frame MSE regressor. Dropout on every LSTM layer's
+output (training only) keeps it from learning a small dataset by heart. The LSTM state can be carried
 from call to call, so generation costs one step per new frame (see ``feedback_layer``).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.linalg import vector_norm
 
 from engine.trainer import StepOutput
 
@@ -28,6 +30,7 @@ class WaveLSTMConfig:
     num_layers: int = 4  # -l/--hidden-layer-count
     input_noise: float = 0.0  # --input-noise: std of the noise on training inputs (normalised units)
     hypotheses: int = 1  # --hypotheses: next-frame proposals per step (1: a plain MSE regressor)
+    dropout: float = 0.0  # --dropout: the share of every LSTM layer's outputs zeroed in training
 
 
 RELAXATION = 0.05  # the share of the MSE loss spread over all hypotheses, so none is left untrained
@@ -41,7 +44,9 @@ class WaveLSTM(nn.Module):
         super().__init__()
         self.config = config
         self.encode = nn.Linear(config.frame_dim, config.hidden_size)
-        self.lstm = nn.LSTM(config.hidden_size, config.hidden_size, config.num_layers, batch_first=True)
+        self.lstm = nn.LSTM(config.hidden_size, config.hidden_size, config.num_layers, batch_first=True,
+                            dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(config.dropout)
         self.decode = nn.Linear(config.hidden_size, config.frame_dim * config.hypotheses)
         self.choose = nn.Linear(config.hidden_size, config.hypotheses) if config.hypotheses > 1 else None
 
@@ -106,15 +111,19 @@ class WaveLSTM(nn.Module):
         noise = self.config.input_noise if self.training else 0.0
         noisy = inputs + noise * torch.randn_like(inputs) if noise else inputs
         hidden, _ = self.lstm(self.encode(noisy))
+        hidden = self.dropout(hidden)
         proposals = self.hypotheses(hidden).float()
-        errors = ((proposals - targets.unsqueeze(-2)) ** 2).mean(-1)  # [batch, time, K]
-        winners = errors.argmin(-1)
+        # The squared norm in one reduction: its backward is one product over [batch, time, K, frame_dim], where
+        # (p - t) ** 2 and its mean took several passes over that largest tensor of the step.
+        errors = vector_norm(proposals - targets.unsqueeze(-2), dim=-1).square() / self.config.frame_dim
+        winners = errors.detach().argmin(-1)  # [batch, time, K] -> [batch, time]
         best = errors.gather(-1, winners.unsqueeze(-1)).mean()
         logits = self.choice_logits(hidden).float()
         choice = F.cross_entropy(logits.flatten(0, 1), winners.flatten())
         loss = (1 - RELAXATION) * best + RELAXATION * errors.mean() + CHOICE_WEIGHT * choice
-        expected = weighted_mean(logits, proposals)
-        metrics = {"mse": F.mse_loss(expected, targets).detach(), "baseline_mse": F.mse_loss(inputs, targets)}
+        with torch.no_grad():
+            expected = weighted_mean(logits, proposals)
+            metrics = {"mse": F.mse_loss(expected, targets), "baseline_mse": F.mse_loss(inputs, targets)}
         if self.choose is not None:
             metrics.update(best_mse=best.detach(), choice_ce=choice.detach())
         return StepOutput(loss, metrics, count=len(batch))
@@ -122,4 +131,4 @@ class WaveLSTM(nn.Module):
 
 def weighted_mean(logits: torch.Tensor, proposals: torch.Tensor) -> torch.Tensor:
     """Proposals [..., K, dim] averaged with the softmax of their logits [..., K]: [..., dim]."""
-    return (logits.softmax(-1).unsqueeze(-1) * proposals).sum(-2)
+    return (logits.softmax(-1).unsqueeze(-2) @ proposals).squeeze(-2)

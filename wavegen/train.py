@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.checkpoint import check_compatible, load_checkpoint
+from engine.checkpoint import check_compatible, load_checkpoint, trained_weights
 from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer, run_training, seed_everything
 from wavegen.dataset import Windows, split_segments
@@ -23,12 +23,12 @@ def model_hparams(spec: FrameSpec, hidden_layer_neurons: int, hidden_layer_count
             "hypotheses": hypotheses}
 
 
-def build_model(hparams: dict, input_noise: float = 0.0) -> WaveLSTM:
-    """A fresh model of the shape ``hparams`` describe."""
+def build_model(hparams: dict, input_noise: float = 0.0, dropout: float = 0.0) -> WaveLSTM:
+    """A fresh model of the shape ``hparams`` describe (the noise and dropout act in training only)."""
     return WaveLSTM(WaveLSTMConfig(frame_dim=FrameSpec.from_params(hparams).frame_dim,
                                    hidden_size=hparams["hidden_layer_neurons"],
                                    num_layers=hparams["hidden_layer_count"],
-                                   hypotheses=hparams["hypotheses"], input_noise=input_noise))
+                                   hypotheses=hparams["hypotheses"], input_noise=input_noise, dropout=dropout))
 
 
 def load_saved(checkpoint: Path, hparams: dict) -> dict | None:
@@ -44,7 +44,7 @@ def load_saved(checkpoint: Path, hparams: dict) -> dict | None:
 def saved_model(saved: dict, hparams: dict) -> WaveLSTM:
     """The model in a loaded checkpoint (CPU, eval mode); its normalisation is that of saved_training_windows."""
     model = build_model(hparams)
-    model.load_state_dict(saved["model"])
+    model.load_state_dict(trained_weights(saved))
     return model.eval()
 
 
@@ -90,10 +90,11 @@ def saved_training_windows(prepared: Prepared, saved: dict) -> Windows:
 
 def train(prepared: Prepared, hparams: dict, config: TrainConfig, stats: tuple[np.ndarray, np.ndarray] | None,
           length: int, stride: int, val_fraction: float,
-          input_noise: float = 0.0) -> tuple[WaveLSTM, Windows]:
+          input_noise: float = 0.0, dropout: float = 0.0) -> tuple[WaveLSTM, Windows]:
     """Train the model for ``config.epochs`` in total (the Trainer resumes from ``config.checkpoint`` if it exists).
 
-    ``input_noise``: the standard deviation of the noise added to the input frames (see WaveLSTM.training_loss).
+    ``input_noise``: the standard deviation of the noise added to the input frames (see WaveLSTM.training_loss);
+    ``dropout``: the share of every LSTM layer's outputs zeroed in training (WaveLSTMConfig.dropout).
     ``stats``: the normalisation a resumed model was trained with (kept even if files were added since); None for
     a new model, which uses the statistics of the training frames. Returns the model (eval mode) and the training
     windows (to seed generation; they hold the normalisation).
@@ -101,7 +102,7 @@ def train(prepared: Prepared, hparams: dict, config: TrainConfig, stats: tuple[n
     mean, std = stats if stats is not None else prepared.normalisation(val_fraction)
     train_set, val_set = make_windows(prepared, mean, std, length, stride, val_fraction)
     seed_everything(config.seed)  # the Trainer seeds too, but only after the model's weights are drawn
-    model = build_model(hparams, input_noise)
+    model = build_model(hparams, input_noise, dropout)
     extra = {"mean": mean, "std": std, "preprocessing": prepared.cache.params,
              "windows": {"sequence_length": length, "stride": stride, "val_fraction": val_fraction}}
     trainer = Trainer(model, train_set, val_set, config, hparams=hparams, extra_state=extra)

@@ -41,6 +41,7 @@ def test_defaults_and_types():
     assert (args.framer, args.features, args.sample_rate, args.frame_size, args.hop_size) == (
         "stft", "logmag", 22050, 2048, 512)
     assert (args.hypotheses, args.input_noise, args.generation_noise) == (4, 0.5, 2.5)
+    assert (args.dropout, args.ema_decay) == (0.2, 0.998)
     assert args.max_silence == 0.25 and parse_args(["--max-silence", "OFF"]).max_silence is None
     assert parse_args(["--framer", "blocks"]).sequence_length == 40
     assert parse_args(["-d", "music/", "-t", "cache/"]).datasets_folder_path == Path("music")
@@ -65,6 +66,8 @@ def test_defaults_and_types():
     (["--hop-size", "1100"], "--frame-size 2048 must be even and at least twice --hop-size 1100"),
     (["--frame-size", "1023"], "--frame-size 1023 must be even"),
     (["--generation-noise", "-1"], "argument --generation-noise: '-1' must be 0 or more"),
+    (["--ema-decay", "1"], "argument --ema-decay: '1' must be in [0, 1)"),
+    (["--dropout", "-0.1"], "argument --dropout: '-0.1' must be in [0, 1)"),
     (["--max-silence", "none"], "argument --max-silence: 'none' is not a number (or off, to keep every silence)"),
 ])
 def test_bad_values_are_rejected_before_any_work(argv, message, capsys):

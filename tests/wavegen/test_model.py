@@ -9,10 +9,10 @@ from wavegen.lstm_step import LSTMStepper
 from wavegen.model import WaveLSTM, WaveLSTMConfig
 
 
-def small_model(input_noise: float = 0.0, hypotheses: int = 1) -> WaveLSTM:
+def small_model(input_noise: float = 0.0, hypotheses: int = 1, dropout: float = 0.0) -> WaveLSTM:
     torch.manual_seed(0)
     return WaveLSTM(WaveLSTMConfig(frame_dim=8, hidden_size=6, num_layers=2, input_noise=input_noise,
-                                   hypotheses=hypotheses)).eval()
+                                   hypotheses=hypotheses, dropout=dropout)).eval()
 
 
 def test_training_loss_reports_mse_and_repeat_last_frame_baseline():
@@ -33,6 +33,16 @@ def test_input_noise_perturbs_training_inputs_only_and_not_the_baseline():
     trained = noisy.train().training_loss(batch, step=0)
     assert not torch.equal(trained.loss, clean.loss)
     assert torch.equal(trained.metrics["baseline_mse"], clean.metrics["baseline_mse"])
+
+
+def test_dropout_acts_in_training_only_on_the_same_weights():
+    batch = torch.randn(3, 5, 8)
+    dropped = small_model(dropout=0.5)
+    assert torch.equal(dropped.training_loss(batch, step=0).loss, small_model().training_loss(batch, step=0).loss)
+    dropped.train()
+    first, second = dropped.training_loss(batch, step=0), dropped.training_loss(batch, step=0)
+    assert not torch.equal(first.loss, second.loss)
+    assert set(dropped.state_dict()) == set(small_model().state_dict())  # no new weights: old checkpoints load
 
 
 def test_generation_noise_is_fed_back_reproducibly():
