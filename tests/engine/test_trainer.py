@@ -144,3 +144,12 @@ def test_without_a_weight_average_the_checkpoint_is_as_before(tmp_path):
     state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert "ema" not in state and trained_weights(state) is not state["model"]
     assert all(torch.equal(state["model"][name], value) for name, value in model.state_dict().items())
+
+
+def test_a_checkpoint_without_an_average_resumes_with_one_started_at_its_weights(tmp_path):
+    train(tmp_path, epochs=1)
+    saved = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["model"]
+    _, _, trainer = train(tmp_path, epochs=1, ema_decay=0.9)  # nothing left to train: the average is the weights
+    assert all(torch.equal(trainer.model.state_dict()[name], value) for name, value in saved.items())
+    train(tmp_path, epochs=2, ema_decay=0.9)
+    assert "ema" in load_checkpoint(tmp_path / "run" / "checkpoint.pt")
