@@ -113,8 +113,8 @@ class WaveLSTM(nn.Module):
         hidden, _ = self.lstm(self.encode(noisy))
         hidden = self.dropout(hidden)
         proposals = self.hypotheses(hidden).float()
-        # The squared norm in one reduction: its backward is one product over [batch, time, K, frame_dim], where
-        # (p - t) ** 2 and its mean took several passes over that largest tensor of the step.
+        # The squared norm as one reduction: forward and backward each pass once over [batch, time, K, frame_dim],
+        # the largest tensor of the step.
         errors = vector_norm(proposals - targets.unsqueeze(-2), dim=-1).square() / self.config.frame_dim
         winners = errors.detach().argmin(-1)  # [batch, time, K] -> [batch, time]
         best = errors.gather(-1, winners.unsqueeze(-1)).mean()
