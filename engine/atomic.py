@@ -19,9 +19,12 @@ def _umask() -> int:
     return mask
 
 
-def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:
-    """Flush ``path`` (a file, or a folder with ``O_DIRECTORY``) to disk: its data, or the names it holds."""
-    fd = os.open(path, flags)
+def fsync_path(path: str | os.PathLike, directory: bool = False) -> None:
+    """Flush ``path`` to disk: a file's data, or the names a folder holds (folders cannot be opened, nor need
+    this, on Windows)."""
+    if directory and not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
     try:
         os.fsync(fd)
     finally:
@@ -42,11 +45,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        _fsync(tmp_path)
+        fsync_path(tmp_path)
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes owner-only files; give the usual permissions
         os.replace(tmp_path, target)
-        if hasattr(os, "O_DIRECTORY"):  # folders cannot be opened (nor need this) on Windows
-            _fsync(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        fsync_path(target.parent, directory=True)
     finally:
         tmp_path.unlink(missing_ok=True)
 
