@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,26 @@ def _format(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it to the handler in place before.
+
+    Only the main thread receives signals and may set their handlers; elsewhere the block runs as it is.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:  # None: not set by Python
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        signal.raise_signal(signal.SIGINT)
+
+
 class Trainer:
     """Fits ``model`` on ``train_data``, validating on ``val_data``; resumes from the checkpoint if one exists.
 
@@ -212,6 +234,7 @@ class Trainer:
             self.close()
             raise
         self._saved_step = self.step  # the step the checkpoint on disk holds
+        self._checked_step = self.step  # the last step after which the loss or the weights were seen finite
         self._updating = False  # inside an optimizer update: the state is half old, half new
         self._step_start_rng, self._step_start = rng_state(), self.step  # the RNG as the next step begins
 
@@ -283,22 +306,38 @@ class Trainer:
     def save(self, rng: dict[str, Any] | None = None) -> None:
         """Write the full training state (exact resume) atomically; only the main process writes.
 
-        ``rng``: the generators' state to store, if not the current one.
+        Weights that are no longer finite are never written (a UserError instead). A Ctrl-C during the write is
+        held back until the checkpoint is complete and counted as saved. ``rng``: the generators' state to store,
+        if not the current one.
         """
-        self._saved_step = self.step
-        if not self.is_main:
-            return
-        save_checkpoint(self.config.checkpoint, {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            **({"ema": self.averages} if self.averages is not None else {}),
-            "epoch": self.epoch, "step": self.step, "examples_in_epoch": self.examples_in_epoch,
-            "rng": rng or rng_state(),
-            "hparams": self.hparams,
-            "extra": self.extra_state,
-            "train_config": asdict(self.config),
-        })
+        self._stop_if_diverged(self._weights_finite(), "the weights became NaN or infinite")
+        with _ctrl_c_held():
+            if self.is_main:
+                save_checkpoint(self.config.checkpoint, {
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                    **({"ema": self.averages} if self.averages is not None else {}),
+                    "epoch": self.epoch, "step": self.step, "examples_in_epoch": self.examples_in_epoch,
+                    "rng": rng or rng_state(),
+                    "hparams": self.hparams,
+                    "extra": self.extra_state,
+                    "train_config": asdict(self.config),
+                })
+            self._saved_step = self.step
+
+    @torch.no_grad()
+    def _weights_finite(self) -> bool:
+        """Whether every parameter is finite (one device sync). DDP ranks hold the same weights, so all agree."""
+        return bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+
+    def _stop_if_diverged(self, finite: bool, what: str) -> None:
+        """Raise the divergence error unless ``finite``, naming the steps since the last check passed."""
+        if not finite:
+            first = self._checked_step + 1
+            where = f"at step {self.step}" if first >= self.step else f"between steps {first} and {self.step}"
+            raise UserError(f"training diverged: {what} {where}; lower the learning rate (the last checkpoint is kept)")
+        self._checked_step = self.step
 
     def _save_on_interrupt(self) -> None:
         """On Ctrl-C, keep the steps taken since the last save, unless the state is mid-update."""
@@ -408,10 +447,10 @@ class Trainer:
             loss, metrics, count, lr = self._train_step(batch, size * world)
             window.add(loss, metrics, count)
             bar.update()
-            if self.step % 10 == 0:
-                bar.set_postfix(loss=f"{float(loss):.4g}")
-            if self._after_step(logger, val_loader, window, lr, batch_number == batches_left, started):
+            row = self._after_step(logger, val_loader, window, lr, batch_number == batches_left, started)
+            if row is not None:
                 window = _MetricSums()
+                bar.set_postfix(loss=f"{row['train/loss']:.4g}")  # the logged mean: no read of the device per step
             self._step_start_rng, self._step_start = rng_state(), self.step
             if c.max_steps is not None and self.step >= c.max_steps:
                 break
@@ -423,24 +462,28 @@ class Trainer:
         self.examples_in_epoch = 0
 
     def _after_step(self, logger: MetricsLogger, val_loader: DataLoader | None, window: _MetricSums, lr: float,
-                    epoch_ends: bool, started: float) -> bool:
-        """Validate, log and save as due after a step; True when a row was logged (``window`` starts afresh)."""
+                    epoch_ends: bool, started: float) -> dict[str, Any] | None:
+        """Validate, log and save as due after a step; returns the row when one was logged (``window`` starts
+        afresh). The losses are read from the device only here, at a row, and before a checkpoint is written."""
         c = self.config
         run_ends = ((c.max_steps is not None and self.step >= c.max_steps)
                     or (epoch_ends and c.epochs is not None and self.epoch + 1 >= c.epochs))
         regular_val = val_loader is not None and (self.step % c.val_every == 0 if c.val_every else epoch_ends)
         final_val = val_loader is not None and run_ends and not regular_val
+        checkpoint = epoch_ends or run_ends or bool(c.checkpoint_every and self.step % c.checkpoint_every == 0)
         if not (regular_val or final_val or epoch_ends or run_ends or self.step % c.log_every == 0):
-            if c.checkpoint_every and self.step % c.checkpoint_every == 0:
+            if checkpoint:
                 self.save()
-            return False
+                logger.sync()
+            return None
         row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr,
                **{f"train/{k}": v for k, v in window.means(self.device).items()}}
+        self._stop_if_diverged(math.isfinite(row["train/loss"]), f"the loss became {row['train/loss']}")
         if regular_val:
             row.update(self._validation(val_loader))
         if epoch_ends:
             self._finish_epoch()
-        if epoch_ends or run_ends or (c.checkpoint_every and self.step % c.checkpoint_every == 0):
+        if checkpoint:
             self.save()
         if final_val:  # after the save: a resumed run must not see this extra validation's random draws
             row.update(self._validation(val_loader))
@@ -452,7 +495,9 @@ class Trainer:
         elif regular_val:
             console = f"step {self.step}  {_format({k: v for k, v in row.items() if k.startswith('val/')})}"
         logger.log(row, console=console)
-        return True
+        if checkpoint:
+            logger.sync()  # after the row: the logs on disk reach the checkpoint's step
+        return row
 
     def _validation(self, val_loader: DataLoader) -> dict[str, float]:
         self._swap_averages()
@@ -487,9 +532,7 @@ class Trainer:
         batch = to_device(batch, self.device)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             loss, metrics, count = self.wrapped(batch, self.step)
-        if not torch.isfinite(loss):
-            raise UserError(f"training diverged: the loss is {float(loss.detach())} at step {self.step}; "
-                            "lower the learning rate (the last checkpoint is kept)")
+        # No finiteness check here: it would wait for the device every step. The logged rows and save() check.
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if c.grad_clip:

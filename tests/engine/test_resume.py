@@ -1,5 +1,7 @@
 """Resuming: another batch size, Ctrl-C, validation at the end of short runs, and the rows the log gets."""
 import csv
+import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -95,6 +97,52 @@ def test_ctrl_c_saves_the_steps_taken_and_resuming_continues_exactly(tmp_path, c
     assert trainer.resumed
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_ctrl_c_mid_epoch_in_a_run_that_saves_at_epoch_ends_only_keeps_the_steps_taken(tmp_path):
+    """As the audio pipeline trains: epochs, no checkpoint_every; Ctrl-C in the second epoch's fourth step."""
+    straight, _, _ = train(tmp_path, "straight", epochs=2)
+    torch.manual_seed(123)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "split", Interrupted(at=11), epochs=2)
+    state = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    assert (state["epoch"], state["step"], state["examples_in_epoch"]) == (1, 11, 24)
+    torch.manual_seed(123)
+    resumed = Regressor()
+    run(tmp_path, "split", resumed, epochs=2)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_ctrl_c_while_a_checkpoint_is_written_finishes_the_write_then_stops(tmp_path, monkeypatch):
+    """The signal arrives inside torch.save of step 10's checkpoint: the write completes, then KeyboardInterrupt."""
+    straight, _, _ = train(tmp_path, "straight", max_steps=13)
+    real_save = torch.save
+
+    def interrupted_save(state, *args, **kwargs):
+        if state["step"] == 10:
+            signal.raise_signal(signal.SIGINT)
+        real_save(state, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    handler = signal.getsignal(signal.SIGINT)
+    torch.manual_seed(123)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "split", Regressor(), max_steps=13, checkpoint_every=5)
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["step"] == 10
+    torch.manual_seed(123)
+    resumed = Regressor()
+    run(tmp_path, "split", resumed, max_steps=13, checkpoint_every=5)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_trainer_outside_the_main_thread_saves_its_checkpoints(tmp_path):
+    """Only the main thread may hold Ctrl-C back during a write; elsewhere the write goes ahead as is."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run, tmp_path, "run", Regressor(), max_steps=3).result()
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 3
 
 
 def test_ctrl_c_during_the_epoch_end_validation_resumes_without_an_empty_row(tmp_path):

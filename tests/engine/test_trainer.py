@@ -1,5 +1,6 @@
 """Trainer: learns, validates, logs, resumes exactly (between epochs and mid-epoch), rejects divergence."""
 import json
+import math
 import os
 
 import pytest
@@ -82,6 +83,68 @@ def test_finished_run_trains_no_further(tmp_path, capsys):
 def test_divergence_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="diverged"):
         train(tmp_path, epochs=3, learning_rate=1e30, grad_clip=None)
+
+
+class Diverges(Regressor):
+    """From training step ``at`` (0-based) on, its loss is NaN, or (``gradient``) its loss stays finite but the
+    gradient of that step is infinite, so the update itself makes the weights NaN."""
+
+    def __init__(self, at, gradient=False):
+        super().__init__()
+        self.at, self.gradient = at, gradient
+
+    def training_loss(self, batch, step):
+        out = super().training_loss(batch, step)
+        if self.training and step >= self.at:
+            weight = self.net[0].weight
+            poison = torch.sqrt((weight - weight.detach()).sum()) if self.gradient else torch.tensor(math.nan)
+            out.loss = out.loss + poison  # sqrt at 0: the value 0, the gradient infinite
+        return out
+
+
+@pytest.mark.parametrize("model, where", [
+    (Diverges(at=5), "between steps 5 and 8"),  # the loss is read at the epoch's row
+    (Diverges(at=7, gradient=True), "at step 8"),  # the loss was finite: the weights are checked before the write
+])
+def test_divergence_stops_with_one_line_and_keeps_the_last_finite_checkpoint(tmp_path, model, where):
+    config = TrainConfig(run_dir=str(tmp_path / "run"), epochs=2, batch_size=8, log_every=100, checkpoint_every=4,
+                         progress=False, tensorboard=False)
+    with pytest.raises(UserError) as error:
+        Trainer(model, data(), None, config).fit()
+    message = str(error.value)
+    assert message.startswith("training diverged: ") and "\n" not in message
+    assert message.endswith(f" {where}; lower the learning rate (the last checkpoint is kept)")
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["step"] == 4 and all(torch.isfinite(w).all() for w in state["model"].values())
+
+
+class Watched(torch.Tensor):
+    """A loss that counts the reads of its value on the host (each one a device sync on a GPU)."""
+
+    READS = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__float__, torch.Tensor.__bool__, torch.isfinite}
+    reads = 0
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in cls.READS:
+            Watched.reads += 1
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+class WatchedLoss(Regressor):
+    def training_loss(self, batch, step):
+        out = super().training_loss(batch, step)
+        out.loss = out.loss.as_subclass(Watched)  # what is computed from it (the logged sums) stays watched
+        return out
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_the_loss_is_read_at_logged_rows_only_not_every_step(tmp_path, progress):
+    Watched.reads = 0
+    config = TrainConfig(run_dir=str(tmp_path / "run"), max_steps=40, batch_size=1, log_every=1000,
+                         progress=progress, tensorboard=False)
+    Trainer(WatchedLoss(), data(), None, config).fit()
+    assert 0 < Watched.reads <= 5  # the one row at the end, not one read per step
 
 
 def test_checkpoint_of_another_shape_is_rejected(tmp_path):
