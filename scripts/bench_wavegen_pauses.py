@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 from engine.errors import UserError  # noqa: E402
 from wavegen.audio import MAX_SILENCE, AudioReader, find_audio_files  # noqa: E402
 from wavegen.cli import silence_limit  # noqa: E402
-from wavegen.evaluate import (EVAL_RATE, QUIET_DB, Music, frechet_distance, frozen_spectrum, log_mel,  # noqa: E402
-                              quiet_frames)
+from wavegen.evaluate import (EVAL_RATE, QUIET_DB, HeldOut, Music, frechet_distance, frozen_spectrum,  # noqa: E402
+                              log_mel, quiet_frames)
 
 RESULT = REPO / "benchmarks" / "results" / "wavegen-pauses.json"
 
@@ -43,18 +43,25 @@ def main() -> None:
     files = find_audio_files(args.data_dir) if args.data_dir.is_dir() else []
     if not files:
         raise SystemExit(f"error: no audio files in {args.data_dir}")
+    held_out, train = HeldOut(), []
+
+    def add(part: np.ndarray, tail: np.ndarray | None) -> None:
+        train.append(log_mel(part))
+        if tail is not None:
+            held_out.add(tail)
+
     try:
-        music = Music.load(files, args.val_fraction, args.max_silence)
+        Music.load(files, args.val_fraction, args.max_silence).each_part(add)
     except UserError as e:
         raise SystemExit(f"error: {args.data_dir}: {e}") from None
-    tails = np.concatenate([log_mel(t) for t in music.tails])
-    train = np.concatenate([log_mel(t) for t in music.train])
-    frozen_audio = frozen_spectrum(music.tails, 3, 10 * EVAL_RATE, np.random.default_rng(0))
+    train = np.concatenate(train)
+    tails = held_out.gaussian()
+    frozen_audio = frozen_spectrum(held_out.spectrum, 3, 10 * EVAL_RATE, np.random.default_rng(0))
     frozen = frechet_distance(np.concatenate([log_mel(a) for a in frozen_audio]), tails)
     whole = frechet_distance(train, tails)
     without = frechet_distance(train[~quiet_frames(train)], tails)
     result = {"data": str(args.data_dir), "quiet_db": QUIET_DB, "max_silence": args.max_silence,
-              "quiet_fraction": {"tails": float(quiet_frames(tails).mean()),
+              "quiet_fraction": {"tails": held_out.quiet_fraction,
                                  "train": float(quiet_frames(train).mean())},
               "frechet": {"train_vs_tails": whole, "train_without_quiet_vs_tails": without,
                           "frozen_spectrum": frozen},

@@ -10,12 +10,15 @@ the loudness drift (RMS of the last second over the first) and how much it still
 (the mean distance between consecutive quarter-second log-mel means), beside the same for the real excerpts, and
 the share of quiet frames (pauses, the tails of decays) in each clip beside the held-out music's: quiet frames lie far
 from sounding ones in log-mel space, so music that pauses is far from clips that never do.
+The music is read one file at a time and only summaries are kept (the tails' log-mel mean and covariance, spectrum,
+loudness, quiet frames; the real excerpts), so scoring holds the longest file, not the whole dataset.
 This module never imports torch.
 """
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +46,21 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(power, DB_FLOOR)).T
 
 
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to the rows of ``a`` and of ``b``.
+Gaussian = tuple[np.ndarray, np.ndarray]  # mean [d], covariance [d, d]
+
+
+def gaussian(rows: np.ndarray) -> Gaussian:
+    """The mean and (unbiased) covariance of the rows of ``rows``."""
+    return rows.mean(axis=0), np.cov(rows, rowvar=False)
+
+
+def frechet_distance(a: np.ndarray | Gaussian, b: np.ndarray | Gaussian) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a`` and of ``b`` (or given as (mean, covariance)).
 
     |mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)), the trace of the square root taken as the sum of the square
     roots of the eigenvalues of C_a^(1/2) C_b C_a^(1/2) (symmetric, so stable also for singular covariances).
     """
-    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    (mean_a, cov_a), (mean_b, cov_b) = (x if isinstance(x, tuple) else gaussian(x) for x in (a, b))
     values, vectors = np.linalg.eigh(cov_a)
     root_a = (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
     cross = np.sqrt(np.maximum(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0.0)).sum()
@@ -81,53 +91,145 @@ def loudness_drift(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(last ** 2)) / max(np.sqrt(np.mean(first ** 2)), 1e-9))
 
 
-@dataclass
-class Music:
-    """The dataset's audio at EVAL_RATE, split as training splits it: training parts and held-out tails."""
+def read_file(path: Path, max_silence: float | None) -> np.ndarray | None:
+    """The file at EVAL_RATE, its silences shortened as training shortens them; None where it cannot be read (the
+    cache names those files)."""
+    try:
+        with AudioReader(path, EVAL_RATE) as reader:
+            samples = reader.samples()
+    except SourceError:
+        return None
+    return shorten_silences(samples, EVAL_RATE, max_silence)
 
-    train: list[np.ndarray]
-    tails: list[np.ndarray]
+
+@dataclass(frozen=True)
+class Music:
+    """The dataset's audio at EVAL_RATE, split as training splits it (training parts and held-out tails), read one
+    file at a time whenever it is gone through, so that scoring holds no more than the longest file."""
+
+    sources: list[Callable[[], np.ndarray | None]]  # per file: read its samples (None: unreadable)
+    val_fraction: float
+
+    def __post_init__(self) -> None:
+        if self.val_fraction <= 0:
+            raise UserError("no held-out audio to evaluate against: --val-fraction is 0")
 
     @classmethod
     def load(cls, files: list[Path], val_fraction: float, max_silence: float | None = MAX_SILENCE) -> Music:
-        """The readable ``files`` (the cache names those it could not read), their silences shortened as training
-        shortens them, split."""
-        audio = []
-        for path in files:
-            with contextlib.suppress(SourceError), AudioReader(path, EVAL_RATE) as reader:
-                audio.append(shorten_silences(reader.samples(), EVAL_RATE, max_silence))
-        return cls.load_arrays(audio, val_fraction)
+        """The readable ``files``, their silences shortened as training shortens them, split (read when scored)."""
+        return cls([functools.partial(read_file, path, max_silence) for path in files], val_fraction)
 
     @classmethod
     def load_arrays(cls, audio: list[np.ndarray], val_fraction: float) -> Music:
         """Audio at EVAL_RATE, one array per file, split."""
-        train, tails = split_segments(audio, val_fraction)
-        if not tails:
-            raise UserError("no held-out audio to evaluate against: --val-fraction is 0 or every file is too short")
-        return cls(train, tails)
+        return cls([functools.partial(np.asarray, a, np.float32) for a in audio], val_fraction)
+
+    def each_part(self, use: Callable[[np.ndarray, np.ndarray | None], None]) -> None:
+        """``use(training part, held-out tail or None)`` of every file in turn; a UserError when no file has a tail.
+
+        A callback, not an iterator: a loop over an iterator would still hold one file while it reads the next.
+        """
+        held_out = False
+        for read in self.sources:
+            held_out = self._use_file(read, use) or held_out
+        if not held_out:
+            raise UserError("no held-out audio to evaluate against: every file is too short or unreadable")
+
+    def _use_file(self, read: Callable[[], np.ndarray | None], use: Callable[[np.ndarray, np.ndarray | None], None]
+                  ) -> bool:
+        """``use`` the parts of one file; whether it has a tail. The file is freed on return."""
+        samples = read()
+        if samples is None:
+            return False
+        train, tails = split_segments([samples], self.val_fraction)
+        use(train[0], tails[0] if tails else None)
+        return bool(tails)
 
 
-def excerpts(parts: list[np.ndarray], count: int, length: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``count`` random excerpts of ``length`` samples from the parts that long (from the longest part, shorter, when
-    none is)."""
-    usable = [p for p in parts if len(p) >= length] or [max(parts, key=len)]
-    chosen = rng.choice(len(usable), count, replace=len(usable) < count)
-    out = []
-    for i in chosen:
-        part = usable[i]
-        start = rng.integers(0, len(part) - min(length, len(part)) + 1)
-        out.append(part[start:start + length])
-    return out
+class HeldOut:
+    """What the evaluation needs of the held-out tails, summed one tail at a time (float64) in bounded memory: their
+    log-mel frames' Gaussian and quiet frames, their average magnitude spectrum, their loudness and duration."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.mel_sum = np.zeros(N_MELS)
+        self.mel_products = np.zeros((N_MELS, N_MELS))
+        self.quiet = 0
+        self.stft_frames = 0
+        self.magnitude_sum = np.zeros(1 + N_FFT // 2)
+        self.samples = 0
+        self.squares = 0.0
+
+    def add(self, tail: np.ndarray) -> None:
+        """Count one tail (audio at EVAL_RATE) in."""
+        import librosa
+        frames = log_mel(tail).astype(np.float64)
+        self.frames += len(frames)
+        self.mel_sum += frames.sum(axis=0)
+        self.mel_products += frames.T @ frames
+        self.quiet += int(quiet_frames(frames).sum())
+        magnitude = np.abs(librosa.stft(tail, n_fft=N_FFT, hop_length=HOP))
+        self.stft_frames += magnitude.shape[1]
+        self.magnitude_sum += magnitude.sum(axis=1, dtype=np.float64)
+        self.samples += len(tail)
+        self.squares += float(np.dot(tail.astype(np.float64), tail))
+
+    def gaussian(self) -> Gaussian:
+        """The mean and (unbiased) covariance of the tails' log-mel frames, as ``gaussian`` of them all."""
+        mean = self.mel_sum / self.frames
+        return mean, (self.mel_products - self.frames * np.outer(mean, mean)) / (self.frames - 1)
+
+    @property
+    def spectrum(self) -> np.ndarray:
+        """The tails' average STFT magnitude per frequency bin."""
+        return self.magnitude_sum / self.stft_frames
+
+    @property
+    def rms(self) -> float:
+        """The tails' root mean square sample."""
+        return math.sqrt(self.squares / self.samples)
+
+    @property
+    def quiet_fraction(self) -> float:
+        """The share of the tails' log-mel frames that are quiet."""
+        return self.quiet / self.frames
+
+    @property
+    def seconds(self) -> float:
+        """The tails' duration."""
+        return self.samples / EVAL_RATE
 
 
-def frozen_spectrum(tails: list[np.ndarray], count: int, length: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``count`` clips of noise whose spectrum is the tails' average magnitude spectrum, frozen in time."""
+class Excerpts:
+    """``count`` random excerpts of ``length`` samples of the parts added, each uniform over every start position
+    in every part that long (a weighted reservoir per excerpt), so that only the excerpts themselves are kept; the
+    longest part, shorter, when none is that long."""
+
+    def __init__(self, count: int, length: int, rng: np.random.Generator):
+        self.length = length
+        self.rng = rng
+        self.chosen: list[np.ndarray] = [np.zeros(0, np.float32)] * count
+        self.positions = 0  # start positions in the parts so far
+
+    def add(self, part: np.ndarray) -> None:
+        """Offer one part (audio at EVAL_RATE) to every excerpt."""
+        positions = len(part) - self.length + 1
+        if positions <= 0:
+            if not self.positions and len(part) > len(self.chosen[0]):
+                self.chosen = [part.copy()] * len(self.chosen)
+            return
+        self.positions += positions
+        for slot in np.flatnonzero(self.rng.random(len(self.chosen)) * self.positions < positions):
+            start = self.rng.integers(positions)
+            self.chosen[slot] = part[start:start + self.length].copy()
+
+
+def frozen_spectrum(spectrum: np.ndarray, count: int, length: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` clips of noise with the magnitude ``spectrum`` (per STFT bin), frozen in time."""
     import librosa
-    magnitude = np.concatenate([np.abs(librosa.stft(t, n_fft=N_FFT, hop_length=HOP)) for t in tails], axis=1)
-    average = magnitude.mean(axis=1, keepdims=True)
     frames = 1 + length // HOP
-    return [librosa.istft(average * np.exp(2j * np.pi * rng.random((len(average), frames))), hop_length=HOP,
-                          n_fft=N_FFT, length=length) for _ in range(count)]
+    return [librosa.istft(spectrum[:, None] * np.exp(2j * np.pi * rng.random((len(spectrum), frames))),
+                          hop_length=HOP, n_fft=N_FFT, length=length) for _ in range(count)]
 
 
 def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
@@ -135,13 +237,20 @@ def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
     movement. JSON-able."""
     rng = np.random.default_rng(seed)
     length = min(len(c) for c in clips)
-    reference = np.concatenate([log_mel(t) for t in music.tails])
-    tail_rms = float(np.sqrt(np.mean(np.concatenate(music.tails) ** 2)))
+    held_out, real = HeldOut(), Excerpts(len(clips), length, rng)
+
+    def add(train: np.ndarray, tail: np.ndarray | None) -> None:
+        real.add(train)
+        if tail is not None:
+            held_out.add(tail)
+
+    music.each_part(add)
     sets = {"clips": clips,
-            "real": excerpts(music.train, len(clips), length, rng),
-            "frozen_spectrum": frozen_spectrum(music.tails, len(clips), length, rng),
-            "white_noise": [tail_rms * rng.standard_normal(length).astype(np.float32) for _ in clips]}
+            "real": real.chosen,
+            "frozen_spectrum": frozen_spectrum(held_out.spectrum, len(clips), length, rng),
+            "white_noise": [held_out.rms * rng.standard_normal(length).astype(np.float32) for _ in clips]}
     frames = {name: [log_mel(a) for a in audio] for name, audio in sets.items()}
+    reference = held_out.gaussian()
     distance = {name: frechet_distance(np.concatenate(mels), reference) for name, mels in frames.items()}
     gap = distance["frozen_spectrum"] - distance["real"]
     moving = [m for m in map(movement, sets["real"]) if not math.isnan(m)]
@@ -152,9 +261,9 @@ def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
                 for c, mels in zip(clips, frames["clips"])]
     return {"frechet": distance,
             "progress": (distance["frozen_spectrum"] - distance["clips"]) / gap if gap > 0 else math.nan,
-            "music_movement": music_movement, "music_quiet_fraction": float(quiet_frames(reference).mean()),
+            "music_movement": music_movement, "music_quiet_fraction": held_out.quiet_fraction,
             "clips": per_clip,
-            "held_out_seconds": sum(len(t) for t in music.tails) / EVAL_RATE,
+            "held_out_seconds": held_out.seconds,
             "clip_seconds": length / EVAL_RATE, "count": len(clips)}
 
 

@@ -1,11 +1,16 @@
 """The evaluation: Fréchet distance, references in the expected order on synthetic music, drift and movement."""
 import json
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
 
-from wavegen.evaluate import EVAL_RATE, Music, frechet_distance, loudness_drift, movement, report, score
+from engine.errors import UserError
+from wavegen.audio import AudioReader, shorten_silences
+from wavegen.dataset import split_segments
+from wavegen.evaluate import (EVAL_RATE, HOP, N_FFT, Excerpts, HeldOut, Music, frechet_distance, log_mel,
+                              loudness_drift, movement, quiet_frames, report, score)
 
 
 def melody(seconds: float, rng: np.random.Generator) -> np.ndarray:
@@ -78,5 +83,76 @@ def test_the_music_is_read_with_its_long_silences_shortened_as_training_reads_it
     sf.write(path, np.concatenate([melody(10.0, rng), np.zeros(3 * EVAL_RATE), melody(10.0, rng)]), EVAL_RATE,
              subtype="FLOAT")
     cut, kept = Music.load([path], 0.1), Music.load([path], 0.1, max_silence=None)
-    seconds = [sum(map(len, m.train + m.tails)) / EVAL_RATE for m in (cut, kept)]
+    seconds = [sum(len(read()) for read in m.sources) / EVAL_RATE for m in (cut, kept)]
     assert seconds[1] == pytest.approx(23.0, abs=0.01) and seconds[0] == pytest.approx(20.25, abs=0.05)
+
+
+def whole_in_memory(files, val_fraction):
+    """The held-out statistics as the evaluation computed them before it streamed: every file read and split at
+    once, every tail's frames concatenated."""
+    audio = []
+    for path in files:
+        with AudioReader(path, EVAL_RATE) as reader:
+            audio.append(shorten_silences(reader.samples(), EVAL_RATE))
+    tails = split_segments(audio, val_fraction)[1]
+    mels = np.concatenate([log_mel(t) for t in tails])
+    magnitude = np.concatenate([np.abs(librosa.stft(t, n_fft=N_FFT, hop_length=HOP)) for t in tails], axis=1)
+    return {"mean": mels.mean(axis=0), "cov": np.cov(mels, rowvar=False), "mels": mels,
+            "spectrum": magnitude.mean(axis=1), "rms": float(np.sqrt(np.mean(np.concatenate(tails) ** 2))),
+            "quiet_fraction": float(quiet_frames(mels).mean()), "seconds": sum(map(len, tails)) / EVAL_RATE}
+
+
+def test_the_streamed_held_out_statistics_are_those_of_all_the_tails_at_once(tmp_path):
+    rng = np.random.default_rng(4)
+    pausing = np.concatenate([melody(6.0, rng), np.zeros(2 * EVAL_RATE), melody(1.0, rng)])  # its pause shortened
+    audio = [melody(8.0, rng), pausing, np.full(4, 0.1), melody(5.0, rng)]  # four samples: no tail
+    files = []
+    for i, samples in enumerate(audio):
+        files.append(tmp_path / f"{i}.wav")
+        sf.write(files[-1], samples, EVAL_RATE, subtype="FLOAT")
+    (tmp_path / "broken.wav").write_text("not audio")  # skipped, as the cache skips it
+    music, expected = Music.load([*files, tmp_path / "broken.wav"], 0.3), whole_in_memory(files, 0.3)
+    held_out = HeldOut()
+
+    def add(train, tail):
+        if tail is not None:
+            held_out.add(tail)
+
+    music.each_part(add)
+    mean, cov = held_out.gaussian()
+    np.testing.assert_allclose(mean, expected["mean"], rtol=1e-5)
+    np.testing.assert_allclose(cov, expected["cov"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(held_out.spectrum, expected["spectrum"], rtol=1e-4, atol=1e-9)
+    assert held_out.rms == pytest.approx(expected["rms"], rel=1e-5)
+    assert held_out.quiet_fraction == expected["quiet_fraction"] > 0
+    assert held_out.seconds == expected["seconds"]
+    clips = [melody(2.0, rng), melody(2.0, rng)]
+    result = score(clips, music)
+    assert result["frechet"]["clips"] == pytest.approx(
+        frechet_distance(np.concatenate([log_mel(c) for c in clips]), expected["mels"]), rel=1e-4)
+    assert result["music_quiet_fraction"] == expected["quiet_fraction"]
+    assert result["held_out_seconds"] == expected["seconds"]
+
+
+def test_real_excerpts_are_uniform_over_every_start_position_in_the_training_parts():
+    excerpts = Excerpts(4000, 5, np.random.default_rng(0))
+    excerpts.add(np.arange(14.0))  # 10 start positions
+    excerpts.add(1000 + np.arange(34.0))  # 30
+    excerpts.add(np.arange(3.0))  # too short to give one
+    assert all(np.array_equal(e, e[0] + np.arange(5.0)) for e in excerpts.chosen)
+    assert np.mean([e[0] >= 1000 for e in excerpts.chosen]) == pytest.approx(0.75, abs=0.03)
+    assert len({e[0] for e in excerpts.chosen}) == 40
+
+
+def test_without_a_part_that_long_the_excerpts_are_the_longest_part_whole():
+    excerpts = Excerpts(2, 50, np.random.default_rng(0))
+    for length in (10, 30, 20):
+        excerpts.add(np.arange(float(length)))
+    assert [len(e) for e in excerpts.chosen] == [30, 30]
+
+
+def test_no_held_out_audio_is_one_line_at_once_for_a_val_fraction_of_0_or_when_scoring_too_short_files():
+    with pytest.raises(UserError, match="--val-fraction is 0"):
+        Music.load_arrays([melody(4.0, np.random.default_rng(0))], 0.0)
+    with pytest.raises(UserError, match="every file is too short or unreadable"):
+        score([np.zeros(100, np.float32)], Music.load_arrays([np.ones(10, np.float32)], 0.1))
