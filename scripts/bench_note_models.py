@@ -70,7 +70,7 @@ def main() -> None:
     maps = {}
     for name in CONFIGS[1:]:
         png = args.run_dir / f"latent-map-{name}.png"
-        result = latent_map(TrainedModel(args.run_dir / name), comparison.prepared[0], png, split="test",
+        result = latent_map(TrainedModel(args.run_dir / name), comparison.groups[0].prepared, png, split="test",
                             progress=False)
         print(f"{name}: {result.summary()}")
         maps[name] = {**vars(result), "png": str(png)}

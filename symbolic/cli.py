@@ -34,10 +34,13 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_device_option(parser: argparse.ArgumentParser) -> None:
-    """--device, the same in every command that runs a model."""
+def add_compute_options(parser: argparse.ArgumentParser) -> None:
+    """--device and --threads, the same in every command that runs a model."""
     parser.add_argument("--device", type=device_name, default="auto",
                         help="auto (CUDA when available, else CPU), cpu, mps, cuda or cuda:N")
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads of the model's computations (default: OMP_NUM_THREADS, else the CPUs "
+                             "this process may use less those busy with other work)")
 
 
 CONVERTER_OPTIONS = ("slice_bars", "steps_per_quarter", "steps_per_bar", "program_range", "pitch_range",
@@ -126,11 +129,21 @@ def default_adders(argv: Sequence[str]) -> tuple[CommandAdder, ...]:
     return (add_commands, add_model_commands, add_study_commands, add_variations)
 
 
+def command_summaries() -> dict[str, str]:
+    """Every `midi` command and its one-line help, read from the parser of all commands."""
+    parser = build_parser(default_adders([]))
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {action.dest: action.help for action in commands._choices_actions}
+
+
 def main(argv: Sequence[str] | None = None, adders: Sequence[CommandAdder] | None = None) -> int:
     """Run one `midi` subcommand; a UserError prints ``error: <message>`` and gives exit code 2, Ctrl-C 130."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(adders or default_adders(argv)).parse_args(argv)
     try:
+        if hasattr(args, "threads"):  # a command that runs a model
+            from engine.threads import configure_threads
+            configure_threads(args.threads)
         return args.run(args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

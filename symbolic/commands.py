@@ -12,7 +12,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pretty_midi
@@ -22,7 +22,7 @@ from tqdm import tqdm
 from engine.arguments import finite_float, number, positive_int, seed_value
 from engine.paths import check_writable_folder
 from symbolic.attributes import ATTRIBUTES, apply_attribute, attribute_vectors
-from symbolic.cli import add_device_option, temperature
+from symbolic.cli import add_compute_options, temperature
 from symbolic.configs import list_configs
 from symbolic.evaluate import EVAL_BATCH_SIZE, evaluate_run
 from symbolic.render import OutputFiles
@@ -95,7 +95,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the initial weights and the training order")
     p.add_argument("--wait", action="store_true",
                    help="if another process is training in --run-dir, wait for it to finish instead of failing")
-    add_device_option(p)
+    add_compute_options(p)
     p.add_argument("--workers", type=positive_int, metavar="N",
                    help="processes converting MIDI (default: one per CPU core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -122,7 +122,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-temperature", type=temperature, default=DEFAULT_TEMPERATURE,
                    help="sampling temperature of those samples")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    add_device_option(p)
+    add_compute_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run_evaluate)
 
@@ -139,7 +139,7 @@ def generation_parser(subparsers: argparse._SubParsersAction, name: str, help_te
     p.add_argument("--wav", action="store_true", help="also render each file to audio")
     p.add_argument("--seed", type=seed_value,
                    help="random seed, for repeatable output (default: none, new output each run)")
-    add_device_option(p)
+    add_compute_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -154,10 +154,11 @@ def load_model(args: argparse.Namespace) -> TrainedModel:
 
 def write_outputs(args: argparse.Namespace, model: TrainedModel, mode: str, n: int,
                   batches: Iterable[list[pretty_midi.PrettyMIDI]],
-                  beside: tuple[pretty_midi.PrettyMIDI, str] | None = None) -> int:
+                  beside: tuple[pretty_midi.PrettyMIDI, str] | None = None, earlier: Sequence[OutputFiles] = ()) -> int:
     """Write the n outputs as their batches are decoded; list them when few, else show progress; then a summary.
 
-    ``beside`` = (midi, title) is drawn above each output's piano roll.
+    ``beside`` = (midi, title) is drawn above each output's piano roll; the summary counts in the files of the
+    ``earlier`` outputs the command wrote into the same folder.
     """
     outputs = OutputFiles(args.output_dir, f"{model.config_name}_{mode}", n, png=args.png, wav=args.wav,
                           beside=beside)
@@ -169,7 +170,7 @@ def write_outputs(args: argparse.Namespace, model: TrainedModel, mode: str, n: i
                 if listed:
                     print(*paths, sep="\n")
                 bar.update()
-    print(outputs.summary())
+    print(outputs.summary(*earlier))
     return 0
 
 

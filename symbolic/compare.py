@@ -2,10 +2,14 @@
 
 The VRASH paper's comparison (its Figure 5 and its claims about samples) for any configs: each config is trained
 (or resumed) for the same number of steps in its own run dir, the untrained model of the first config is saved as
-the baseline row, and every row is evaluated on the test split (files no model trained on) with its family's
-metrics, next to the family's trivial baselines. Prior samples of every row are compared with the held-out data on
-the features that say whether a model repeats itself (repeated-note rate) and how varied it is (pitch-class entropy).
-Written as a text table, JSON and a bar chart.
+the baseline row, and every row is evaluated on the held-out test files (files no model trained on) with its
+family's metrics, next to the family's trivial baselines. Configs may read the examples through different converters
+(note tokens, 2-bar melodies, piano rolls): every row is then evaluated on its own converter's windows of the same
+test files (those every converter finds windows in). Rows are grouped by converter and family, each group with its
+own baselines, held-out data and units (nats per note, fraction of steps, nats per bar): figures are compared only
+within a group. Prior samples of every row are compared with its group's held-out windows on the features that say
+whether a model repeats itself (repeated-note rate) and how varied it is (pitch-class entropy). Written as a text
+table, JSON and a bar chart.
 """
 from __future__ import annotations
 
@@ -17,64 +21,102 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.atomic import atomic_path
 from engine.errors import UserError
-from symbolic.configs import get_config
+from symbolic.configs import ModelConfig, get_config
 from symbolic.converters import converter_from_spec
 from symbolic.datasets import load_or_prepare
 from symbolic.evaluate import baselines, evaluate_model, sample_quality
+from symbolic.families import family_of
+from symbolic.prepare import PrepareResult
+from symbolic.render import counted
 from symbolic.train import train
 from symbolic.trained_model import PREPARED_DIR, TrainedModel
 
 UNTRAINED = "untrained"
-SAMPLE_FEATURES = ("repeated_note_rate", "pitch_class_entropy")
+# The features of prior samples shown beside the held-out data's, with their units.
+SAMPLE_FEATURES = {"repeated_note_rate": "fraction of consecutive notes", "pitch_class_entropy": "bits"}
 NOT_COMPARED = {"n_sequences"}  # bookkeeping in evaluate's metrics, not a score
-DEFAULT_METRICS = ("cross_entropy", "accuracy", "bce_per_bar")  # the headline metric of each family
 # metric -> its bound with the KL, by which a latent model is compared with one that has no latent
 BOUNDS = {"cross_entropy": "nll_bound", "bce_per_bar": "nll_bound_per_bar"}
 
 
 @dataclass
-class Comparison:
-    """One row per model (the untrained first), the baselines of the data and the data's own sample features."""
+class Group:
+    """The rows that read one converter's windows and are judged by one family: the rows comparable with each other,
+    with the held-out windows they were scored on, the family's baselines and the held-out data's sample features."""
 
-    metric: str
-    num_steps: int
-    rows: list[dict[str, Any]]  # name, config, step, train_seconds, metrics, sample_features
+    converter: dict[str, Any]  # the converter spec
+    family: str
+    metric: str  # the compared metric
+    unit: str  # its unit
+    n_test_windows: int
     baselines: dict[str, float]
     data_features: dict[str, float]
-    n_test_windows: int
-    n_samples: int
-    prepared: list[str]  # the prepared examples (one folder per converter spec), reusable by later commands
+    units: dict[str, str]  # of every metric the family reports, the baselines' included
+    prepared: str  # the prepared examples, reusable by later commands
 
-    def columns(self) -> list[str]:
-        """The scalar metrics of any row, the compared one first."""
-        names = [self.metric]
-        for row in self.rows:
-            names += [k for k, v in row["metrics"].items() if k not in names and isinstance(v, float)
-                      and k not in NOT_COMPARED]
-        return names
+    @property
+    def title(self) -> str:
+        """E.g. "notes windows, note_model family"."""
+        return f"{self.converter['kind']} windows, {self.family} family"
+
+
+@dataclass
+class Comparison:
+    """Groups of comparable rows (the untrained model first), each row evaluated on the same held-out files."""
+
+    num_steps: int
+    n_samples: int
+    test_files: list[str]  # the held-out files (relative paths) every row is evaluated on
+    groups: list[Group]
+    rows: list[dict[str, Any]]  # name, config, group (index), metric, unit, step, train_seconds, metrics, ...
+
+    def group_rows(self, index: int) -> list[dict[str, Any]]:
+        """The rows of group ``index``, in training order."""
+        return [row for row in self.rows if row["group"] == index]
 
     def table(self) -> str:
-        """The comparison as aligned text: models by metrics, then the sample features beside the data's."""
-        columns = self.columns()
-        features = [f for f in SAMPLE_FEATURES if f in self.data_features]
-        labels = [_label(row) for row in self.rows]
-        first = max(len("held-out data"), *map(len, labels)) + 2
-        widths = [max(len(c), 9) + 2 for c in columns + features]
-        lines = [f"{self.n_test_windows} held-out windows, {self.num_steps} training steps per model, "
-                 f"{self.n_samples} prior samples per model",
-                 f"{'model':{first}}" + "".join(f"{c:>{w}}" for c, w in zip(columns + features, widths))]
-        for label, row in zip(labels, self.rows):
-            values = [row["metrics"].get(c) for c in columns] + [row["sample_features"].get(f) for f in features]
-            lines.append(f"{label:{first}}" + "".join(_cell(v, w) for v, w in zip(values, widths)))
-        data = [None] * len(columns) + [self.data_features[f] for f in features]
-        lines.append(f"{'held-out data':{first}}" + "".join(_cell(v, w) for v, w in zip(data, widths)))
-        lines.append("baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in self.baselines.items()))
+        """The comparison as aligned text: one block per group, models by metrics, then the sample features beside
+        the data's, the baselines and the unit of every column."""
+        lines = [f"{counted(len(self.test_files), 'held-out file')}, {counted(self.num_steps, 'training step')} "
+                 f"per model, {counted(self.n_samples, 'prior sample')} per model"]
+        for index, group in enumerate(self.groups):
+            lines += ["", f"{group.title}: {counted(group.n_test_windows, 'held-out window')}; compared: "
+                          f"{group.metric} ({group.unit})"]
+            lines += _block(group, self.group_rows(index))
         return "\n".join(lines)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
+
+
+def _block(group: Group, rows: list[dict[str, Any]]) -> list[str]:
+    """The table of one group's rows."""
+    columns = [group.metric]
+    for row in rows:
+        columns += [k for k, v in row["metrics"].items() if k not in columns and isinstance(v, float)
+                    and k not in NOT_COMPARED]
+    features = [f for f in SAMPLE_FEATURES if f in group.data_features]
+    labels = [_label(row) for row in rows]
+    first = max(len("held-out data"), *map(len, labels)) + 2
+    widths = [max(len(c), 9) + 2 for c in columns + features]
+    lines = [f"{'model':{first}}" + "".join(f"{c:>{w}}" for c, w in zip(columns + features, widths))]
+    for label, row in zip(labels, rows):
+        values = [row["metrics"].get(c) for c in columns] + [row["sample_features"].get(f) for f in features]
+        lines.append(f"{label:{first}}" + "".join(_cell(v, w) for v, w in zip(values, widths)))
+    data = [None] * len(columns) + [group.data_features[f] for f in features]
+    lines.append(f"{'held-out data':{first}}" + "".join(_cell(v, w) for v, w in zip(data, widths)))
+    lines.append("baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in group.baselines.items()))
+    by_unit: dict[str, list[str]] = {}
+    for name in columns + list(group.baselines):
+        by_unit.setdefault(group.units[name], []).append(name)
+    for name in features:
+        by_unit.setdefault(SAMPLE_FEATURES[name], []).append(name)
+    lines.append("units: " + "; ".join(f"{unit}: {', '.join(names)}" for unit, names in by_unit.items()))
+    return lines
 
 
 def _cell(value: float | None, width: int) -> str:
@@ -86,17 +128,38 @@ def _label(row: dict[str, Any]) -> str:
     return f"{row['name']} {row['config']}" if row["name"] == UNTRAINED else row["name"]
 
 
+def held_out_files(datasets: list[PrepareResult], examples_path: str | os.PathLike) -> list[str]:
+    """The test files (relative paths, sorted) in which every dataset's converter found windows: the files every
+    row is evaluated on, so that each converter's rows are scored on the same music."""
+    common = set.intersection(*(set(dataset.window_sources("test")) for dataset in datasets))
+    if not common:
+        found = "; ".join(f"{d.spec['kind']} windows in {d.files['test']} test files" + (f" ({d.note})" if d.note
+                                                                                          else "")
+                          for d in datasets)
+        raise UserError(f"{examples_path}: no held-out test file gives windows for every config ({found}); "
+                        "compare on a folder with more files")
+    return sorted(common)
+
+
+def held_out_windows(dataset: PrepareResult, files: list[str]) -> np.ndarray:
+    """The windows of ``files`` in the dataset's test split, in its packed order."""
+    wanted = set(files)
+    keep = np.array([rel in wanted for rel in dataset.window_sources("test")], dtype=bool)
+    return np.load(dataset.split_path("test"), mmap_mode="r")[keep]
+
+
 def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: str | os.PathLike, num_steps: int,
             hparams: str | None = None, metric: str | None = None, samples: int = 100,
             sample_temperature: float = 1.0, device: str = "auto", seed: int = 0,
             progress: bool = True) -> Comparison:
     """Train each config for ``num_steps`` in ``run_dir``/<name> (resuming what is there) and compare them.
 
-    The examples are prepared once per converter spec in ``run_dir``, and every model trains and is tested on them.
+    The examples are prepared once per converter spec in ``run_dir`` before any training, and every model trains
+    on its converter's training split and is tested on its converter's windows of the common held-out files.
 
-    ``hparams`` apply to every config; ``metric`` (default: the first of DEFAULT_METRICS that the first model
-    reports) is the one the bar chart shows; samples are drawn at ``sample_temperature`` (1: the model's own
-    distribution, which the sample features then describe).
+    ``hparams`` apply to every config; ``metric`` (default: each family's headline metric) is the one the bar chart
+    shows; samples are drawn at ``sample_temperature`` (1: the model's own distribution, which the sample features
+    then describe).
     """
     if not config_names or len(set(config_names)) != len(config_names):
         raise UserError(f"--configs needs distinct config names, got {', '.join(config_names) or 'none'}")
@@ -104,41 +167,64 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
     if samples < 4:
         raise UserError(f"comparing samples needs at least 4 samples per model, got {samples}")
     run_dir = Path(run_dir)
-    runs = [(UNTRAINED, config_names[0], 0)] + [(name, name, num_steps) for name in config_names]
-    prepared: dict[str, Path] = {}  # converter spec -> the examples prepared once for every config that reads them
-    rows, test = [], None
-    for row_name, config_name, steps in runs:
-        spec = configs[config_name].data
-        key = json.dumps(spec, sort_keys=True)
-        if key not in prepared:
-            prepared[key] = load_or_prepare(converter_from_spec(spec), examples_path, run_dir / PREPARED_DIR,
-                                            progress=progress).result.output_dir
+    datasets: dict[str, PrepareResult] = {}  # converter spec -> the examples prepared once for every config
+    for config in configs.values():
+        key = _spec_key(config)
+        if key not in datasets:
+            datasets[key] = load_or_prepare(converter_from_spec(config.data), examples_path, run_dir / PREPARED_DIR,
+                                            progress=progress).result
+    files = held_out_files(list(datasets.values()), examples_path)
+    windows = {key: held_out_windows(dataset, files) for key, dataset in datasets.items()}
+    groups: dict[tuple[str, str], Group] = {}  # (converter spec, family) -> its group, in order of first row
+    rows = []
+    for row_name, config_name, steps in [(UNTRAINED, config_names[0], 0)] + [(n, n, num_steps) for n in config_names]:
+        config = configs[config_name]
+        key = _spec_key(config)
         start = time.perf_counter()
-        train(run_dir / row_name, prepared[key], config_name, hparams, num_steps=steps, val_every=max(steps, 1),
-              checkpoint_every=max(steps // 4, 1), device=device, progress=progress, seed=seed)
+        train(run_dir / row_name, datasets[key].output_dir, config_name, hparams, num_steps=steps,
+              val_every=max(steps, 1), checkpoint_every=max(steps // 4, 1), device=device, progress=progress,
+              seed=seed)
         seconds = time.perf_counter() - start
         model = TrainedModel(run_dir / row_name, device)
-        if test is None:
-            test = model.example_windows(prepared[key], "test", progress=False)
-            train_windows = model.example_windows(prepared[key], "train", progress=False)
-            scores = baselines(train_windows, test, configs[config_name])
-        metrics = evaluate_model(model, test, seed=seed, progress=progress)
-        quality = sample_quality(model, test, samples, sample_temperature, seed)
-        rows.append({"name": row_name, "config": config_name, "step": model.step, "train_seconds": round(seconds, 1),
-                     "metrics": {k: v for k, v in metrics.items() if not isinstance(v, list)},
+        metrics = {k: v for k, v in evaluate_model(model, windows[key], seed=seed, progress=progress).items()
+                   if not isinstance(v, list)}
+        row_metric = metric or family_of(config).headline
+        if row_metric not in metrics:
+            reported = ", ".join(sorted(set(metrics) - NOT_COMPARED))
+            raise UserError(f"metric {row_metric!r} is not reported by {config_name} ({config.what}); it reports: "
+                            f"{reported}")
+        quality = sample_quality(model, windows[key], samples, sample_temperature, seed)
+        group = (key, config.family)
+        if group not in groups:
+            groups[group] = _group(config, row_metric, datasets[key], windows[key], quality)
+        rows.append({"name": row_name, "config": config_name, "group": list(groups).index(group),
+                     "metric": row_metric, "unit": groups[group].unit, "step": model.step,
+                     "train_seconds": round(seconds, 1), "metrics": metrics,
                      "sample_features": {f: quality["features"][f]["sample_mean"] for f in SAMPLE_FEATURES},
                      "sample_overlap": quality["overlap"]})
-    data_features = {f: quality["features"][f]["real_mean"] for f in SAMPLE_FEATURES}
-    metric = metric or next((m for m in DEFAULT_METRICS if m in rows[1]["metrics"]), None)
-    if metric is None or any(metric not in row["metrics"] for row in rows):
-        common = sorted(set.intersection(*(set(row["metrics"]) for row in rows)) - NOT_COMPARED)
-        raise UserError(f"metric {metric!r} is not reported by every model; they all report: {', '.join(common)}")
-    return Comparison(metric, num_steps, rows, scores, data_features, len(test), samples,
-                      [str(path) for path in prepared.values()])
+    return Comparison(num_steps, samples, files, list(groups.values()), rows)
+
+
+def _spec_key(config: ModelConfig) -> str:
+    return json.dumps(config.data, sort_keys=True)
+
+
+def _group(config: ModelConfig, metric: str, dataset: PrepareResult, windows: np.ndarray,
+           quality: dict[str, Any]) -> Group:
+    """The group of the first row of ``config``'s converter and family, with the held-out data's features from
+    that row's sample comparison."""
+    units = family_of(config).units
+    return Group(converter=dict(config.data), family=config.family, metric=metric, unit=units[metric],
+                 n_test_windows=len(windows),
+                 baselines=baselines(np.load(dataset.split_path("train"), mmap_mode="r"), windows, config),
+                 data_features={f: quality["features"][f]["real_mean"] for f in SAMPLE_FEATURES},
+                 units=dict(units),
+                 prepared=str(dataset.output_dir))
 
 
 def write_outputs(comparison: Comparison, prefix: str | os.PathLike) -> list[Path]:
-    """``prefix``.txt, .json and .png (bars of the compared metric, and of the sample features beside the data's)."""
+    """``prefix``.txt, .json and .png (per group, bars of the compared metric and of the sample features beside
+    the data's)."""
     prefix = Path(prefix)
     paths = [prefix.with_suffix(".txt"), prefix.with_suffix(".json"), prefix.with_suffix(".png")]
     for path, text in zip(paths, (comparison.table() + "\n", comparison.to_json() + "\n")):
@@ -149,29 +235,34 @@ def write_outputs(comparison: Comparison, prefix: str | os.PathLike) -> list[Pat
 
 
 def _draw(comparison: Comparison, png: Path) -> None:
+    """One line of panels per group (figures of different units never share an axis)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    names = [_label(row) for row in comparison.rows]
-    fig = Figure(figsize=(4 + 1.6 * len(names), 4), dpi=110)
+    widest = max(len(comparison.group_rows(index)) for index in range(len(comparison.groups)))
+    fig = Figure(figsize=(5 + 1.6 * widest, 4 * len(comparison.groups)), dpi=110)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 1 + len(SAMPLE_FEATURES))
-    panels = [(comparison.metric, [row["metrics"][comparison.metric] for row in comparison.rows],
-               {k: v for k, v in comparison.baselines.items() if k.endswith(f"_{comparison.metric}")})]
-    panels += [(f"samples: {f}", [row["sample_features"][f] for row in comparison.rows],
-                {"held-out data": comparison.data_features[f]}) for f in SAMPLE_FEATURES]
-    for ax, (title, values, references) in zip(axes, panels):
-        ax.bar(names, [v if math.isfinite(v) else 0.0 for v in values])
-        if title == comparison.metric and comparison.metric in BOUNDS:  # the fair figure of the latent models too
-            bounds = [row["metrics"].get(BOUNDS[comparison.metric], math.nan) for row in comparison.rows]
-            ax.scatter(names, bounds, marker="_", s=900, linewidths=2, color="black", zorder=3,
-                       label=f"{BOUNDS[comparison.metric]} (with the KL)")
-        for k, (label, value) in enumerate(references.items()):
-            ax.axhline(value, color=f"C{k + 3}", linestyle="--", linewidth=1, label=f"{label} {value:.3g}")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, markerscale=0.4)
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    fig.suptitle(f"{comparison.num_steps} steps each, {comparison.n_test_windows} held-out windows", fontsize=9)
+    axes = fig.subplots(len(comparison.groups), 1 + len(SAMPLE_FEATURES), squeeze=False)
+    for index, (group, line) in enumerate(zip(comparison.groups, axes)):
+        rows = comparison.group_rows(index)
+        names = [_label(row) for row in rows]
+        panels = [(f"{group.metric} ({group.unit})", [row["metrics"][group.metric] for row in rows],
+                   {k: v for k, v in group.baselines.items() if k.endswith(f"_{group.metric}")})]
+        panels += [(f"samples: {f}", [row["sample_features"][f] for row in rows],
+                    {"held-out data": group.data_features[f]}) for f in SAMPLE_FEATURES]
+        for position, (ax, (title, values, references)) in enumerate(zip(line, panels)):
+            ax.bar(names, [v if v is not None and math.isfinite(v) else 0.0 for v in values])
+            if position == 0 and group.metric in BOUNDS:  # the fair figure of the latent models too
+                bounds = [row["metrics"].get(BOUNDS[group.metric], math.nan) for row in rows]
+                ax.scatter(names, bounds, marker="_", s=900, linewidths=2, color="black", zorder=3,
+                           label=f"{BOUNDS[group.metric]} (with the KL)")
+            for k, (label, value) in enumerate(references.items()):
+                ax.axhline(value, color=f"C{k + 3}", linestyle="--", linewidth=1, label=f"{label} {value:.3g}")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, markerscale=0.4)
+            ax.set_title(f"{group.title}\n{title}" if position == 0 else title, fontsize=9)
+            ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    files = counted(len(comparison.test_files), "held-out file")
+    fig.suptitle(f"{counted(comparison.num_steps, 'step')} each, {files}", fontsize=9)
     fig.tight_layout()
     with atomic_path(png) as tmp:
         fig.savefig(tmp, format="png")

@@ -8,7 +8,9 @@ overall and per bar; ``r_loss`` (nats per sequence), ``kl_bits`` and ``elbo`` (n
 trivial baselines a model must beat to have learned anything: ``always_hold_accuracy`` (predict "no event" at every
 step: hold for melodies, no hit for drums) and ``unigram_nll`` (nats per sequence of each track's token frequencies
 in the training files, to compare with ``-elbo``). With ``samples``, prior samples (of any family) are compared with
-the split's windows by ``symbolic.sample_quality``.
+the split's windows by ``symbolic.sample_quality``: all of them, or a seeded draw of ``max(samples, REAL_WINDOWS)``
+when the split has more. A split is memory-mapped and the baselines stream it in chunks (exact counts), so
+memory does not grow with the dataset.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from symbolic.sample_quality import compare
 from symbolic.trained_model import DEFAULT_TEMPERATURE, TrainedModel, check_temperature
 
 EVAL_BATCH_SIZE = 256
+REAL_WINDOWS = 2000  # real windows decoded to compare samples with, at most (or as many as the samples)
 
 
 def evaluate_model(model: TrainedModel, windows: np.ndarray, temperature: float = 0.0,
@@ -70,12 +73,21 @@ def validation_verdicts(rows: list[dict[str, Any]], train_windows: np.ndarray, v
 
 def sample_quality(model: TrainedModel, windows: np.ndarray, n: int, temperature: float = DEFAULT_TEMPERATURE,
                    seed: int = 0) -> dict[str, Any]:
-    """``symbolic.sample_quality.compare`` of n prior samples with the real ``windows`` (decoded the same way)."""
+    """``symbolic.sample_quality.compare`` of n prior samples with the real ``windows`` (decoded the same way): every
+    one, or ``max(n, REAL_WINDOWS)`` of them drawn with ``seed`` when there are more (decoding is what costs)."""
     if len(windows) < 4:
         raise UserError(f"comparing samples needs at least 4 real windows in the split, got {len(windows)}")
     torch.manual_seed(seed)
     samples = [midi for batch in model.sample_batches(n, temperature) for midi in batch]
-    return compare(samples, model.to_midi(windows), model.converter.window_seconds, seed)
+    real = _drawn(windows, max(n, REAL_WINDOWS), seed)
+    return compare(samples, model.to_midi(real), model.converter.window_seconds, seed)
+
+
+def _drawn(windows: np.ndarray, most: int, seed: int) -> np.ndarray:
+    """``windows``, or ``most`` of them drawn without replacement with ``seed``, in their order."""
+    if len(windows) <= most:
+        return windows
+    return windows[np.sort(np.random.default_rng(seed).choice(len(windows), most, replace=False))]
 
 
 def evaluate_run(run_dir: str | os.PathLike, examples_path: str | os.PathLike, split: str = "test",
@@ -83,7 +95,8 @@ def evaluate_run(run_dir: str | os.PathLike, examples_path: str | os.PathLike, s
                  progress: bool = True, samples: int = 0,
                  sample_temperature: float = DEFAULT_TEMPERATURE) -> dict[str, Any]:
     """Metrics of the run's model on one split of ``examples_path`` (default: the held-out test files), with the
-    baselines; with ``samples``, also how alike that many prior samples are to the split's windows."""
+    baselines (fitted on the memory-mapped training split, its token counts streamed); with ``samples``, also how
+    alike that many prior samples are to the split's windows (at most ``max(samples, REAL_WINDOWS)`` of them)."""
     model = TrainedModel(run_dir, device)
     windows = model.example_windows(examples_path, split, progress=progress)
     metrics = evaluate_model(model, windows, temperature, batch_size, seed, progress)

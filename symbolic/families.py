@@ -26,18 +26,22 @@ class Family:
     ``encode`` also has ``encode(x) -> (z, μ, σ)``, ``decode(z, length, temperature)``,
     ``reconstruct(x, temperature)`` and ``interpolate(x1, x2, n, temperature)``.
     ``baselines(train_windows, windows, config)`` scores trivial predictors; ``verdicts(metrics)`` says in one line
-    each whether the model beats them.
+    each whether the model beats them. ``headline`` is the metric `midi compare` shows by default, ``units`` the unit
+    of every metric ``evaluate`` and ``baselines`` report (figures in different units are never compared).
     """
 
     model_class: Callable[[Any], nn.Module]
     baselines: Callable[[np.ndarray, np.ndarray, Any], dict[str, float]]
     verdicts: Callable[[dict[str, Any]], list[str]]
+    headline: str
+    units: dict[str, str]
 
 
 FAMILIES: dict[str, Family] = {
-    "music_vae": Family(music_vae.MusicVAE, music_vae.baselines, music_vae.verdicts),
-    "note_model": Family(note_models.NoteModel, note_models.baselines, note_models.verdicts),
-    "cnn_vrnn": Family(cnn_vrnn.build, cnn_vrnn.baselines, cnn_vrnn.verdicts),
+    "music_vae": Family(music_vae.MusicVAE, music_vae.baselines, music_vae.verdicts, "accuracy", music_vae.UNITS),
+    "note_model": Family(note_models.NoteModel, note_models.baselines, note_models.verdicts, "cross_entropy",
+                         note_models.UNITS),
+    "cnn_vrnn": Family(cnn_vrnn.build, cnn_vrnn.baselines, cnn_vrnn.verdicts, "bce_per_bar", cnn_vrnn.UNITS),
 }
 
 

@@ -1,15 +1,13 @@
-"""Reading MIDI files with symusic and turning decoded pretty_midi objects back into scores.
+"""Finding and reading MIDI files with symusic.
 
 Every read error becomes a ``SourceError`` whose message starts with a short reason key ("corrupt: ...") and, from
 ``read_score``, names the file, so a batch job can skip the file, group its reason and go on.
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
-import pretty_midi
 import symusic
 
 from engine.errors import SourceError, UserError
@@ -53,10 +51,3 @@ def read_score(path: str | os.PathLike) -> symusic.Score:
     except SourceError as e:
         key, detail = str(e).split(": ", 1)
         raise SourceError(f"{key}: {path}: {detail}") from e
-
-
-def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI) -> symusic.Score:
-    """The symusic score of a pretty_midi object (through MIDI bytes), e.g. to re-encode a decoded window."""
-    buffer = io.BytesIO()
-    pm.write(buffer)
-    return symusic.Score.from_midi(buffer.getvalue())

@@ -141,8 +141,18 @@ class OutputFiles:
             paths.append(path.with_suffix(".wav"))
         return paths
 
-    def summary(self) -> str:
-        """What was written where, in one line."""
-        renders = [kind for kind, asked in ((" piano rolls (.png)", self.png), (" WAV files", self.wav)) if asked]
-        counts = [f"{self.count} MIDI file{'s' if self.count != 1 else ''}"] + [f"{self.count}{r}" for r in renders]
+    def summary(self, *earlier: OutputFiles) -> str:
+        """What was written where, in one line, counting in the files that ``earlier`` outputs of the same command
+        wrote into the same folder (e.g. the song that variations are of)."""
+        every = [*earlier, self]
+        counts = [counted(sum(o.count for o in every), "MIDI file")]
+        if any(o.png for o in every):
+            counts.append(counted(sum(o.count for o in every if o.png), "piano roll") + " (.png)")
+        if any(o.wav for o in every):
+            counts.append(counted(sum(o.count for o in every if o.wav), "WAV file"))
         return f"{', '.join(counts)} written to {self.output_dir}"
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1: "1 MIDI file", "2 MIDI files", "0 piano rolls"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

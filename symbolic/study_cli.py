@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engine.arguments import positive_int, seed_value
 from engine.paths import check_writable_folder
-from symbolic.cli import add_device_option, temperature
+from symbolic.cli import add_compute_options, temperature
 from symbolic.compare import compare, write_outputs
 from symbolic.configs import list_configs
 from symbolic.latent_map import METHODS, latent_map
@@ -18,9 +18,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "compare", help="train several configs under one budget and compare them on held-out files",
         description="Train (or resume) each config for --num-steps in --run-dir/<config>, save the first config's "
-                    "untrained model as the baseline row, evaluate every row on the test split (files never "
-                    "trained on) and compare prior samples with that data. Writes compare.txt, compare.json and "
-                    "compare.png (a bar chart) into --run-dir.")
+                    "untrained model as the baseline row, evaluate every row on the test files (never trained on; "
+                    "configs of different converters each on their own windows of the same files) and compare "
+                    "prior samples with that data. Rows are grouped by converter and family, each group with its "
+                    "baselines and units: figures are compared within a group only. Writes compare.txt, "
+                    "compare.json and compare.png (bar charts, one line per group) into --run-dir.")
     p.add_argument("--configs", required=True, metavar="A,B,...",
                    help=f"comma-separated config names: {', '.join(list_configs())}")
     p.add_argument("--examples-path", required=True, type=Path, metavar="DIR",
@@ -34,7 +36,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-temperature", type=temperature, default=1.0,
                    help="of those samples (1: each model's own distribution)")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of every model's weights, order and samples")
-    add_device_option(p)
+    add_compute_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run_compare)
 
@@ -50,7 +52,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, default="auto", help="auto: tsne with scikit-learn, else pca")
     p.add_argument("--split", choices=EXAMPLE_SPLITS, default="all", help="files to map")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of t-SNE and of the subset of large folders")
-    add_device_option(p)
+    add_compute_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run_latent_map)
 

@@ -115,7 +115,8 @@ class TrainedModel:
                         progress: bool = True) -> np.ndarray:
         """The windows [N, T, n_tracks] of one split (or "all") of a MIDI folder or prepared dataset.
 
-        A MIDI folder is prepared once into the run dir's cache and brought up to date on later calls.
+        A MIDI folder is prepared once into the run dir's cache and brought up to date on later calls. One split is
+        memory-mapped read-only (read from disk as it is used, whatever its size); "all" is read into memory.
         """
         return self._examples(examples_path, split, progress)[0]
 
@@ -132,7 +133,8 @@ class TrainedModel:
             raise UserError(f"unknown split {split!r}; choose one of {', '.join(EXAMPLE_SPLITS)}")
         result = load_or_prepare(self.converter, examples_path, self.run_dir / PREPARED_DIR, progress=progress).result
         names = SPLITS if split == "all" else (split,)
-        windows = np.concatenate([np.load(result.split_path(name)) for name in names])
+        arrays = [np.load(result.split_path(name), mmap_mode="r") for name in names]
+        windows = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         if not len(windows):
             detail = result.note or f"see {result.output_dir / 'prepared.json'} for skipped files"
             hint = "; use split all for every file" if split != "all" else ""

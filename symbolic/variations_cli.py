@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from symbolic.commands import generation_parser, load_model, num_outputs, write_outputs
-from symbolic.render import OutputFiles
+from symbolic.render import OutputFiles, counted
 from symbolic.variations import Distance, make_variations
 
 
@@ -33,9 +33,10 @@ def run_variations(args: argparse.Namespace) -> int:
     song = OutputFiles(args.output_dir, f"{model.config_name}_variations-input", 1, png=args.png, wav=args.wav)
     print(*song.write(result.song), sep="\n")
     write_outputs(args, model, "variations", len(result.variations), [result.variations],
-                  beside=(result.song, f"{args.input_midi.name} as the model reads it"))
+                  beside=(result.song, f"{args.input_midi.name} as the model reads it"), earlier=[song])
     silent = f", {result.silent_windows} of them silent (no notes the converter keeps)" if result.silent_windows else ""
-    print(f"{args.input_midi}: {result.n_windows} {model.description} windows{silent}; distance to the song:")
+    print(f"{args.input_midi}: {counted(result.n_windows, f'{model.description} window')}{silent}; "
+          "distance to the song:")
     for k, d in enumerate(result.distances, 1):
         print(f"  variation {k:>3}: {_shown(d)}")
     print(f"  variations (mean): {_shown(_mean(result.distances))}")

@@ -25,14 +25,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.trainer import StepOutput
-from symbolic.baselines import verdict
+from symbolic.baselines import chunks, verdict
 from symbolic.configs.cnn_vrnn import CnnVrnnConfig
 from symbolic.converters import converter_from_spec
 from symbolic.converters.pianoroll import ONSET, SOUNDING
 from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path
 from symbolic.models.lstm_parts import small_linear
 
-BASELINE_CHUNK = 1024  # windows summed at once by the baseline (bounded memory for any dataset)
 # Initial bias of the bar logits: sigmoid(-4) = 1.8%, about how often a piano-roll cell is on, so that training does
 # not spend its first steps learning that rolls are sparse.
 SPARSE_LOGIT = -4.0
@@ -282,20 +281,24 @@ def build(config: CnnVrnnConfig) -> PianorollVae:
 
 
 # ------------------------------------------------------------------------------------ judging held-out metrics
+# The unit of every metric of `evaluate` and `baselines`.
+UNITS = {"bce_per_bar": "nats per bar", "nll_bound_per_bar": "nats per bar", "kl_bits": "bits per window",
+         "onset_precision": "fraction of onsets", "onset_recall": "fraction of onsets",
+         "onset_f1": "fraction of onsets", "frequency_bce_per_bar": "nats per bar"}
+
+
 def baselines(train_windows: np.ndarray, windows: np.ndarray, config: CnnVrnnConfig) -> dict[str, float]:
     """Per channel, step of the bar and pitch, the Bernoulli frequency of ``train_windows`` (add-one smoothed),
     scored on ``windows`` as BCE summed per bar (nats per bar, like the models' bce_per_bar)."""
     bars = 0
     ones = np.zeros(train_windows.shape[2:], np.float64)
-    for start in range(0, len(train_windows), BASELINE_CHUNK):
-        chunk = np.asarray(train_windows[start:start + BASELINE_CHUNK], bool)
+    for chunk in chunks(train_windows, bool):
         ones += chunk.sum(axis=(0, 1))
         bars += chunk.shape[0] * chunk.shape[1]
     p = (ones + 1) / (bars + 2)
     log_p, log_q = np.log(p), np.log1p(-p)
     total, n_bars = 0.0, 0
-    for start in range(0, len(windows), BASELINE_CHUNK):
-        chunk = np.asarray(windows[start:start + BASELINE_CHUNK], bool)
+    for chunk in chunks(windows, bool):
         total -= float(np.where(chunk, log_p, log_q).sum())
         n_bars += chunk.shape[0] * chunk.shape[1]
     return {"frequency_bce_per_bar": total / max(n_bars, 1)}

@@ -222,10 +222,16 @@ class NoteModel(nn.Module):
 
 
 # ------------------------------------------------------------------------------------ judging held-out metrics
+# The unit of every metric of `evaluate` and `baselines`.
+UNITS = {"cross_entropy": "nats per note", **{f"ce_{name}": "nats per note" for name in HEADS},
+         "nll_bound": "nats per note", "accuracy": "fraction of notes", "sampled_accuracy": "fraction of notes",
+         "kl_bits": "bits per window", "unigram_cross_entropy": "nats per note"}
+
+
 def baselines(train_windows: np.ndarray, windows: np.ndarray, config: NoteModelConfig) -> dict[str, float]:
     """The unigram model of ``train_windows`` (add-one smoothed frequencies of each head's classes) scored on
     ``windows`` [N, T, 4], in nats per note like the models' cross-entropy."""
-    return {"unigram_cross_entropy": unigram_nll(train_windows, windows, HEAD_DEPTHS) / np.asarray(windows).shape[1]}
+    return {"unigram_cross_entropy": unigram_nll(train_windows, windows, HEAD_DEPTHS) / windows.shape[1]}
 
 
 def verdicts(metrics: dict[str, Any]) -> list[str]:

@@ -12,10 +12,10 @@ from engine.trainer import TrainConfig, Trainer
 from symbolic.configs import get_config
 from symbolic.configs.cnn_vrnn import CnnVrnnConfig
 from symbolic.converters import PianorollConverter
-from symbolic.midi_io import score_from_pretty_midi
-from symbolic.models.cnn_vrnn import (BarVrnn, CnnVrnn, baselines, build, gaussian_kl_between, onset_scores,
-                                      verdicts)
+from symbolic.models.cnn_vrnn import (UNITS, BarVrnn, CnnVrnn, baselines, build, gaussian_kl_between,
+                                      onset_scores, verdicts)
 from symbolic.models.latent import LN2, gaussian_kl
+from tests.symbolic.test_converters import score_from_pretty_midi
 
 BARS, STEPS, PITCHES = 4, 16, 12
 DATA = {"kind": "pianoroll", "slice_bars": BARS, "steps_per_quarter": 4, "steps_per_bar": STEPS,
@@ -74,6 +74,7 @@ def test_shapes_of_loss_latents_and_generation(vrnn):
     metrics = model.evaluate(x, temperature=0.0)
     assert set(metrics) == {"bce_per_bar", "kl_bits", "nll_bound_per_bar", "onset_precision", "onset_recall",
                             "onset_f1"}
+    assert set(UNITS) == set(metrics) | set(baselines(x.numpy(), x.numpy(), model.config))  # a unit for each
     with pytest.raises(ValueError, match="piano-roll windows"):
         model.training_loss(torch.zeros(2, BARS, 2, STEPS, PITCHES + 1, dtype=torch.long), 0)
     if vrnn:

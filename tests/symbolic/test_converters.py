@@ -1,19 +1,30 @@
 """Converters: exact event sequences on hand-made scores, Magenta's rules, round trips on real melodies."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pretty_midi
 import pytest
+import symusic
 
 from engine.errors import SourceError, UserError
 from symbolic.converters import (CONVERTERS, DrumsConverter, MelodyConverter, NoteTokenConverter,
                                  PianorollConverter, TrioConverter, converter_from_spec)
 from symbolic.converters.notes import DURATION_RATIOS, REST
-from symbolic.midi_io import read_score, score_from_pretty_midi
+from symbolic.midi_io import read_score
 
 
 def code(pitch: int) -> int:
     """Melody code of a pitch."""
     return pitch - 21 + 2
+
+
+def score_from_pretty_midi(pm: pretty_midi.PrettyMIDI) -> symusic.Score:
+    """The symusic score of a pretty_midi object (through MIDI bytes), to re-encode a decoded window."""
+    buffer = io.BytesIO()
+    pm.write(buffer)
+    return symusic.Score.from_midi(buffer.getvalue())
 
 
 def reencode(converter, window: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from engine.errors import UserError
 from symbolic import cli
 from symbolic.converters import DrumsConverter, MelodyConverter, TrioConverter
 from symbolic.datasets import PreparedDataset, WindowDataset, load_or_prepare, prepare_dataset
-from symbolic.prepare import PREPARED_NAME, SPLITS, split_of
+from symbolic.prepare import PREPARED_NAME, SPLIT_FRACTIONS, SPLITS, split_of
 
 MELODY = MelodyConverter()
 
@@ -120,7 +120,14 @@ def test_split_by_file_is_deterministic_and_keeps_songs_whole(tmp_path, write_mi
         songs = [i for i in range(30) if split_of(f"song{i:02d}.mid") == name]
         assert len(songs) == dataset.result.files[name]
         assert sorted(windows[:, 0, 0].tolist()) == sorted(21 + i + 4 * b for i in songs for b in range(3))
-    assert split_of("a/b.mid") == split_of("a/b.mid")
+
+
+def test_split_shares_over_many_names_are_near_the_documented_fractions():
+    names = [f"folder{i % 7}/song {i}.mid" for i in range(20_000)]
+    splits = [split_of(name) for name in names]
+    assert [split_of(name) for name in names] == splits  # stable across calls
+    shares = [splits.count(name) / len(names) for name in SPLITS]
+    assert np.allclose(shares, SPLIT_FRACTIONS, atol=0.01), shares
 
 
 NFC_NAMES = {"Ångström/Émile.mid": "validation", "Bartók/Allegro barbaro.mid": "validation",

@@ -7,10 +7,15 @@ import pytest
 
 import music_composer
 from engine.checkpoint import load_checkpoint
+from symbolic import baselines as baselines_module
+from symbolic import evaluate
 from symbolic.baselines import unigram_nll
 from symbolic.configs import get_config
+from symbolic.datasets import prepare_dataset
 from symbolic.evaluate import baselines, verdicts
 from symbolic.train import EXAMPLE_DATA, EXAMPLE_NUM_STEPS, beta_rate_for, example_hparams
+from symbolic.trained_model import TrainedModel
+from tests.symbolic.test_music_vae_commands import examples, run  # noqa: F401 (fixtures)
 
 
 def test_baselines_by_hand():
@@ -20,6 +25,49 @@ def test_baselines_by_hand():
     assert baselines(train, held_out, get_config("cat-mel_2bar_small"))["always_hold_accuracy"] == 0.5
     p = np.array([5, 2, 4]) / 11
     assert unigram_nll(train, held_out, depths=(3,)) == pytest.approx(-(np.log(p[2]) + 2 * np.log(p[0]) + np.log(p[1])))
+
+
+class ReadRecorder:
+    """Windows that record how many windows each read takes (as a memory-mapped split is read)."""
+
+    def __init__(self, windows: np.ndarray):
+        self.windows, self.reads = windows, []
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, key):
+        part = self.windows[key]
+        self.reads.append(len(part))
+        return part
+
+
+def test_the_unigram_baseline_streams_its_windows_in_chunks(monkeypatch):
+    rng = np.random.default_rng(0)
+    train, held_out = rng.integers(0, 5, size=(10, 8, 2)), rng.integers(0, 5, size=(3, 8, 2))
+    expected = unigram_nll(train, held_out, depths=(5, 5))
+    monkeypatch.setattr(baselines_module, "CHUNK", 4)
+    recorded = ReadRecorder(train)
+    assert unigram_nll(recorded, held_out, depths=(5, 5)) == pytest.approx(expected)
+    assert recorded.reads == [4, 4, 2]
+
+
+def test_evaluate_memory_maps_the_training_split_and_decodes_a_capped_sample_of_windows(run, examples, tmp_path,
+                                                                                        monkeypatch):
+    model = TrainedModel(run, "cpu")
+    prepared = prepare_dataset(model.converter, examples, tmp_path / "prepared", workers=1, progress=False)
+    fitted_on, decoded = [], []
+    monkeypatch.setattr(evaluate, "baselines", lambda train, windows, config: fitted_on.append(train) or baselines(
+        train, windows, config))
+    to_midi = TrainedModel.to_midi
+    monkeypatch.setattr(TrainedModel, "to_midi", lambda self, windows: decoded.append(len(windows)) or to_midi(
+        self, windows))
+    monkeypatch.setattr(evaluate, "REAL_WINDOWS", 5)
+    metrics = evaluate.evaluate_run(run, prepared.result.output_dir, "train", device="cpu", progress=False, samples=4)
+    [train] = fitted_on
+    assert isinstance(train, np.memmap) and not train.flags.owndata and len(train) == prepared.result.windows["train"]
+    assert len(train) > 5 and metrics["n_samples"] == 4
+    assert sorted(decoded) == [4, 5]  # the samples, and 5 of the split's windows (max(4 samples, the cap of 5))
 
 
 def test_verdicts_say_whether_the_model_beats_each_baseline():

@@ -4,11 +4,15 @@ import json
 import math
 import shutil
 
+import numpy as np
 import pytest
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import UserError
+from symbolic.compare import held_out_files, held_out_windows
+from symbolic.datasets import PreparedDataset
 from symbolic.latent_map import neighbour_agreement, pca_2d, sub_folder
+from symbolic.prepare import PrepareResult, split_of
 from symbolic.trained_model import TrainedModel
 from tests.symbolic.test_music_vae_commands import examples, midi, run  # noqa: F401 (fixtures)
 
@@ -103,17 +107,68 @@ def test_compare_trains_each_config_under_one_budget_beside_the_untrained_model(
                 "--run-dir", tmp_path, "--hparams", TINY_NOTES, "--samples", 4, "--no-progress") == 0
     out = capsys.readouterr().out
     assert "untrained lm-note" in out and "held-out data" in out and "unigram_cross_entropy" in out
+    assert "compared: cross_entropy (nats per note)" in out and "units: nats per note: cross_entropy" in out
     result = json.loads((tmp_path / "compare.json").read_text())
-    assert [(row["name"], row["step"]) for row in result["rows"]] == [("untrained", 0), ("lm-note", 3),
-                                                                      ("vrash-note", 3)]
+    assert [(row["name"], row["step"], row["group"]) for row in result["rows"]] == [
+        ("untrained", 0, 0), ("lm-note", 3, 0), ("vrash-note", 3, 0)]  # one converter, one family: one group
     untrained = result["rows"][0]["metrics"]["cross_entropy"]
     uniform = math.log(13) + math.log(11) + math.log(15)  # near-uniform heads: a sum of log class counts
-    assert abs(untrained - uniform) < 0.5 and result["metric"] == "cross_entropy"
-    assert set(result["data_features"]) == {"repeated_note_rate", "pitch_class_entropy"}
+    [group] = result["groups"]
+    assert abs(untrained - uniform) < 0.5 and group["metric"] == "cross_entropy" and group["unit"] == "nats per note"
+    assert set(group["data_features"]) == {"repeated_note_rate", "pitch_class_entropy"}
+    assert group["n_test_windows"] == PreparedDataset.open(group["prepared"]).result.windows["test"]
+    assert all(set(row["metrics"]) - {"n_sequences"} <= set(group["units"]) for row in result["rows"])
     assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "compare.txt").exists()
     assert midi("compare", "--configs", "lm-note,lm-note", "--examples-path", examples, "--num-steps", 3,
                 "--run-dir", tmp_path, "--no-progress") == 2
     assert "distinct config names" in error_line(capsys)
+
+
+def test_compare_across_converters_scores_each_row_on_its_own_windows_of_the_same_files(examples, tmp_path, capsys):
+    assert midi("compare", "--configs", "lm-note,cat-mel_2bar_small", "--examples-path", examples, "--num-steps", 1,
+                "--run-dir", tmp_path, "--hparams", "z_size=4,batch_size=8", "--samples", 4, "--no-progress") == 0
+    out = capsys.readouterr().out
+    assert "compared: cross_entropy (nats per note)" in out and "compared: accuracy (fraction of steps)" in out
+    result = json.loads((tmp_path / "compare.json").read_text())
+    assert [(row["name"], row["group"], row["unit"]) for row in result["rows"]] == [
+        ("untrained", 0, "nats per note"), ("lm-note", 0, "nats per note"),
+        ("cat-mel_2bar_small", 1, "fraction of steps")]
+    notes, melody = result["groups"]
+    assert (notes["converter"]["kind"], notes["metric"], set(notes["baselines"])) == (
+        "notes", "cross_entropy", {"unigram_cross_entropy"})
+    assert (melody["converter"]["kind"], melody["metric"], set(melody["baselines"])) == (
+        "melody", "accuracy", {"always_hold_accuracy", "unigram_nll"})
+    assert set(result["rows"][2]["metrics"]) - {"n_sequences"} <= set(melody["units"])
+    test_files = sorted(path.name for path in examples.glob("*.mid") if split_of(path.name) == "test")
+    assert result["test_files"] == test_files and melody["n_test_windows"] == 3 * len(test_files)  # 3 per file
+    assert notes["n_test_windows"] == PreparedDataset.open(notes["prepared"]).result.windows["test"]
+    assert result["rows"][2]["metrics"]["n_sequences"] == melody["n_test_windows"]
+    assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert midi("compare", "--configs", "lm-note,cat-mel_2bar_small", "--examples-path", examples, "--num-steps", 1,
+                "--run-dir", tmp_path, "--hparams", "z_size=4,batch_size=8", "--metric", "elbo", "--no-progress") == 2
+    assert "metric 'elbo' is not reported by lm-note" in error_line(capsys)
+
+
+def fake_prepared(folder, kind: str, test_sources: list, note: str | None = None) -> PrepareResult:
+    """A prepared folder whose test split holds ``test_sources`` ([file, windows]); window k of it holds k."""
+    windows = np.arange(sum(count for _, count in test_sources), dtype=np.int16).reshape(-1, 1, 1)
+    result = PrepareResult(output_dir=folder / kind, spec={"kind": kind}, files_found=3, windows={}, files={
+        "test": len(test_sources)}, skipped={}, stats={}, note=note, sources={"test": test_sources})
+    result.split_path("test").parent.mkdir(parents=True)
+    np.save(result.split_path("test"), windows)
+    return result
+
+
+def test_held_out_files_are_those_every_converter_found_windows_in(tmp_path):
+    notes = fake_prepared(tmp_path, "notes", [["a.mid", 2], ["b.mid", 1], ["c.mid", 2]])
+    melody = fake_prepared(tmp_path, "melody", [["c.mid", 3], ["b.mid", 1]])
+    assert held_out_files([notes, melody], "songs") == ["b.mid", "c.mid"]
+    assert held_out_windows(notes, ["b.mid", "c.mid"])[:, 0, 0].tolist() == [2, 3, 4]
+    assert held_out_windows(melody, ["b.mid", "c.mid"])[:, 0, 0].tolist() == [0, 1, 2, 3]
+    few = fake_prepared(tmp_path, "drums", [], note="only 4 usable files (< 10): all of them are in train")
+    with pytest.raises(UserError, match=r"songs: no held-out test file gives windows for every config \(notes "
+                                        r"windows in 3 test files; drums windows in 0 test files \(only 4"):
+        held_out_files([notes, few], "songs")
 
 
 def test_latent_map_colours_the_windows_by_sub_folder(vrash_run, examples, tmp_path, capsys):
@@ -130,7 +185,6 @@ def test_latent_map_colours_the_windows_by_sub_folder(vrash_run, examples, tmp_p
 
 
 def test_latent_map_pieces():
-    import numpy as np
     assert sub_folder("bach/chorale.mid") == "bach" and sub_folder("song.mid") == "(top level)"
     points = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
     assert neighbour_agreement(points, np.array(["a", "a", "b", "b"]), k=1) == 1.0

@@ -79,3 +79,16 @@ def test_output_files_are_named_like_magenta_and_never_overwrite(tmp_path, monke
 def test_output_numbers_are_as_wide_as_the_count(tmp_path):
     outputs = render.OutputFiles(tmp_path, "many", 12345)
     assert outputs.write(melody())[0].name.endswith("-00001-of-12345.mid")
+
+
+def test_summaries_count_in_singular_and_plural_and_add_earlier_outputs(tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "has_fluidsynth", lambda: False)
+    song = render.OutputFiles(tmp_path, "model_variations-input", 1, png=True, wav=True)
+    song.write(melody())
+    assert song.summary() == f"1 MIDI file, 1 piano roll (.png), 1 WAV file written to {tmp_path}"
+    variations = render.OutputFiles(tmp_path, "model_variations", 2, png=True)
+    for _ in range(2):
+        variations.write(melody())
+    assert variations.summary(song) == f"3 MIDI files, 3 piano rolls (.png), 1 WAV file written to {tmp_path}"
+    assert render.counted(0, "window") == "0 windows" and render.counted(1, "2-bar melody window") == \
+        "1 2-bar melody window"

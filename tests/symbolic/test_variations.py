@@ -101,6 +101,8 @@ def test_variations_write_n_distinct_valid_files_closer_to_the_song_than_prior_s
              for v in [song, *variations]]
     assert all(notes[1:]) and len({tuple(n) for n in notes}) == 4  # valid, non-empty, distinct from each other
     assert "prior samples (mean of 3, the reference)" in printed and "variation   3: onset F1" in printed
+    assert f"4 MIDI files, 4 piano rolls (.png) written to {out}" in printed  # the song as read, and 3 variations
+    assert f"{songs[0]}: 2 4-bar piano roll windows;" in printed
 
     torch.manual_seed(0)
     result = make_variations(TrainedModel(cnn_vrnn_run, "cpu"), songs[0], 4, 1.0)
@@ -134,6 +136,13 @@ def test_music_vae_and_note_model_runs_vary_a_whole_song(config, hparams, window
                 "--seed", 1) == 0
     printed = capsys.readouterr().out
     assert f"{song}: {windows} " in printed and len(list((tmp_path / "out").glob("*_variations_*.mid"))) == 2
+    assert f"3 MIDI files written to {tmp_path / 'out'}" in printed
+    short = write_song(tmp_path / "short.mid", [(60 + i % 5, i, i + 1) for i in range(32)])  # 2 bars, 32 notes
+    assert midi("variations", "--run-dir", run_dir, "--input-midi", short, "-n", 1, "--output-dir", tmp_path / "one",
+                "--seed", 1) == 0
+    printed = capsys.readouterr().out
+    assert f"{short}: 1 {TrainedModel(run_dir, 'cpu').description} window;" in printed
+    assert f"2 MIDI files written to {tmp_path / 'one'}" in printed
     converter = TrainedModel(run_dir, "cpu").converter
     assert isinstance(converter, MelodyConverter if config.startswith("cat") else NoteTokenConverter)
 
