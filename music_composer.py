@@ -11,7 +11,13 @@ def main(argv: list[str] | None = None) -> int:
         from symbolic.cli import main as symbolic_main
         return symbolic_main(argv[1:])
     from wavegen.cli import main as wavegen_main
-    return wavegen_main(argv)
+    return wavegen_main(argv, midi_commands)
+
+
+def midi_commands() -> dict[str, str]:
+    """Every `music-composer midi` command and its one-line help, as the MIDI parser defines them."""
+    from symbolic.cli import command_summaries
+    return command_summaries()
 
 
 if __name__ == "__main__":

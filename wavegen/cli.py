@@ -9,6 +9,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, NoReturn
 
 from engine.arguments import (device_name, fraction, non_negative_int, number, positive_float, positive_int,
@@ -33,8 +34,8 @@ datasets folder (only new or changed files are processed), trains an LSTM on ove
 --checkpoint), writes N clips {output}-0.wav ... {output}-(N-1).wav (44.1 kHz, 16-bit, mono) and scores them against
 the held-out end of your music (--evaluate scores existing clips).
 
-MIDI (MusicVAE): `music-composer midi -h` lists the MIDI commands: prepare, train, evaluate, sample, interpolate,
-reconstruct, attribute."""
+MIDI: `music-composer midi COMMAND` trains and uses models of three families (Magenta's MusicVAE, the VRASH paper's
+note models, CNN-VRNN) on MIDI files; the commands are listed below."""
 EPILOG = """\
 examples:
   music-composer --example                  run everything on a bundled public-domain piece
@@ -42,10 +43,11 @@ examples:
   music-composer --preprocess-only          only build or refresh the cache
   music-composer -e 0 -g 3 --png --include-seed   no training: 3 new clips from the saved checkpoint, each
                                             with its seed first and a spectrogram beside its seed's
-  music-composer --evaluate                 score output-*.wav against the held-out music
+  music-composer --evaluate                 score the clips the last generation wrote (output-clips.json lists
+                                            them) against the held-out music
   music-composer midi sample -h             the MIDI tools (music-composer midi -h lists them)"""
-MIDI_COMMANDS = frozenset({"sample", "train", "evaluate", "interpolate", "reconstruct", "attribute", "prepare"})
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+WINDOW_FLAGS = ("sequence_length", "stride")  # what a resumed run may change: other windows over the same music
 
 
 block_size = number(int, 2, "at least 2")
@@ -79,22 +81,37 @@ def output_name(text: str) -> str:
     return text
 
 
-def midi_hint(argv: list[str]) -> str:
+def midi_hint(argv: list[str], midi_commands: Collection[str]) -> str:
     """Advice for a command line that looks meant for the MIDI tools (a MIDI command or file), else ''."""
-    if argv[:1] and argv[0] in MIDI_COMMANDS:
+    if argv[:1] and argv[0] in midi_commands:
         return f"; the MIDI commands are under `music-composer midi`: music-composer midi {shlex.join(argv)}"
     if any(arg.lower().endswith(MIDI_SUFFIXES) for arg in argv):
         return "; MIDI files are for the MIDI tools: see `music-composer midi -h`"
     return ""
 
 
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors end with ``hint`` (set to the MIDI advice for the command line parsed)."""
+MidiCommands = Callable[[], Mapping[str, str]]  # the `midi` commands and their help, read when needed
 
-    hint = ""
+
+def no_midi_commands() -> Mapping[str, str]:
+    return {}
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help lists the MIDI commands and whose errors end with the MIDI advice for the
+    command line parsed; both read ``midi_commands`` only when shown (the MIDI tools are slower to load)."""
+
+    argv: list[str] = []
+    midi_commands: MidiCommands = staticmethod(no_midi_commands)
+
+    def format_help(self) -> str:
+        commands = self.midi_commands()
+        width = max(map(len, commands), default=0) + 2
+        listed = "".join(f"\n  {name:{width}}{text}" for name, text in commands.items())
+        return super().format_help() + (f"\nMIDI commands (music-composer midi COMMAND -h):{listed}\n" if listed else "")
 
     def error(self, message: str) -> NoReturn:
-        super().error(message + self.hint)
+        super().error(message + midi_hint(self.argv, self.midi_commands()))
 
 
 def build_parser() -> Parser:
@@ -187,10 +204,11 @@ def build_parser() -> Parser:
                      help="start every clip with its seed, so you hear where the model takes over")
     gen.add_argument("--png", action="store_true",
                      help="write NAME-i.png beside every clip: its spectrogram beside its seed's")
-    gen.add_argument("--evaluate", action="store_true",
-                     help="only score the existing clips NAME-0.wav, NAME-1.wav, ... against the held-out end of "
-                          "the music (the last --val-fraction of every file, the checkpoint's when there is one), "
-                          "as every generation does; writes NAME-evaluation.json")
+    gen.add_argument("--evaluate", nargs="*", type=Path, metavar="CLIP",
+                     help="only score existing clips against the held-out end of the music (the last --val-fraction "
+                          "of every file, the checkpoint's when there is one), as every generation does: the CLIP "
+                          "files named, else those the last generation wrote (listed in NAME-clips.json), else "
+                          "NAME-0.wav, NAME-1.wav, ...; writes NAME-evaluation.json")
 
     run = p.add_argument_group("run")
     run.add_argument("--preprocess-only", action="store_true", help="build or refresh the cache, then exit")
@@ -201,14 +219,18 @@ def build_parser() -> Parser:
                      help="processes decoding audio in parallel (default: %(default)s, one per CPU core)")
     run.add_argument("--wait", action="store_true",
                      help="if another run is training into the same checkpoint, wait for it instead of stopping")
+    run.add_argument("--threads", type=positive_int, metavar="N",
+                     help="CPU threads of training and generation (default: OMP_NUM_THREADS, else the CPUs this "
+                          "process may use less those busy with other work)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """Parse ``argv``; with --example the example's defaults replace the normal ones."""
+def parse_args(argv: list[str], midi_commands: MidiCommands = no_midi_commands) -> argparse.Namespace:
+    """Parse ``argv``; with --example the example's defaults replace the normal ones. ``midi_commands`` gives the
+    MIDI commands that help and errors name (the caller knows them: wavegen never imports symbolic)."""
     parser = build_parser()
-    parser.hint = midi_hint(argv)
+    parser.argv, parser.midi_commands = argv, midi_commands
     args = parser.parse_args(argv)
     if args.example:
         from wavegen.example import EXAMPLE_DEFAULTS
@@ -221,13 +243,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.sequence_length = 40 if args.framer == "blocks" else 128
     if args.stride is None:
         args.stride = args.sequence_length
-    if args.generated_music_num and not (args.preprocess_only or args.evaluate):
-        from wavegen.preflight import generation_problem
-        problem = generation_problem(args.generated_music_num, args.seconds_to_generate, frame_spec(args),
-                                     args.hidden_layer_neurons)
-        if problem:
-            parser.error(problem)
+    args.given = given_flags(argv)
     return args
+
+
+def given_flags(argv: list[str]) -> frozenset[str]:
+    """The destinations of the flags ``argv`` gives, so that a checkpoint's settings replace only the defaults.
+
+    ``argv`` is parsed again into a namespace whose every attribute starts as a marker: argparse fills in no default
+    over an attribute already there, so what is no longer the marker was given.
+    """
+    parser = build_parser()
+    unset = object()
+    parsed = parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(parser.parse_args([])), unset)))
+    return frozenset(dest for dest, value in vars(parsed).items() if value is not unset)
 
 
 def frame_spec(args: argparse.Namespace) -> FrameSpec:
@@ -255,21 +284,17 @@ def flag_text(value: object) -> str:
 def more_clips_command(args: argparse.Namespace) -> str:
     """The command that generates new clips from this run's checkpoint without training (paths quoted).
 
-    It names every flag that differs from the normal defaults and matters to ``-e 0``, takes the next seed (the
-    same seed gives the same clips) and writes NAME-more-*.wav beside this run's clips.
+    It names every flag that differs from the normal defaults and matters to ``-e 0`` beyond what the checkpoint
+    records (the model, its framing and windows), asks for the default number of clips after ``-g 0``, takes the
+    next seed (the same seed gives the same clips) and writes NAME-more-*.wav beside this run's clips.
     """
     defaults = build_parser()
     words = ["-e", "0"]
     for flag, dest in [("-d", "datasets_folder_path"), ("-t", "traindata_folder_path"), ("--checkpoint", "checkpoint"),
-                       ("-n", "hidden_layer_neurons"), ("-l", "hidden_layer_count"),
-                       ("--hypotheses", "hypotheses"), ("--framer", "framer"),
-                       ("--features", "features"), ("--sample-rate", "sample_rate"), ("--frame-size", "frame_size"),
-                       ("--hop-size", "hop_size"), ("--block-size", "block_size"), ("--max-silence", "max_silence"),
-                       ("-s", "seconds_to_generate"),
-                       ("-g", "generated_music_num"), ("--generation-noise", "generation_noise"),
-                       ("--device", "device")]:
+                       ("-s", "seconds_to_generate"), ("-g", "generated_music_num"),
+                       ("--generation-noise", "generation_noise"), ("--device", "device")]:
         value = getattr(args, dest)
-        if value != defaults.get_default(dest):
+        if value != defaults.get_default(dest) and (dest, value) != ("generated_music_num", 0):  # -g 0 makes none
             words += [flag, flag_text(value)]
     words += [flag for flag, on in (("--include-seed", args.include_seed), ("--png", args.png)) if on]
     words += ["--seed", str((args.seed + 1) % 2 ** 32), "-o", f"{args.output_music_name}-more"]
@@ -294,10 +319,12 @@ def run(args: argparse.Namespace) -> int:
         prepare(dataset, args.traindata_folder_path, frame_spec(args), args.workers, progress=not args.no_progress,
                 max_silence=args.max_silence)
         return 0
-    if args.evaluate:
+    if args.evaluate is not None:
         evaluate_existing(args)
         return 0
     from engine import distributed
+    from engine.threads import configure_threads
+    configure_threads(args.threads)
     distributed.setup(args.device)  # under torchrun: join the process group now, so rank 0 builds the cache first
     try:
         train_and_generate(args)
@@ -311,14 +338,22 @@ def train_and_generate(args: argparse.Namespace) -> None:
     from engine import distributed
     from engine.device import select_device
     from engine.trainer import TrainConfig
+    from wavegen.preflight import generation_problem
     from wavegen.preprocess import prepare
-    from wavegen.train import load_saved, model_hparams, saved_model, saved_training_windows, train
-    spec = frame_spec(args)
-    hparams = model_hparams(spec, args.hidden_layer_neurons, args.hidden_layer_count, args.hypotheses)
-    saved = load_saved(args.checkpoint, hparams)  # before preprocessing: a mismatch must not rebuild the cache
+    from wavegen.train import checkpoint_settings, load_saved, model_hparams, saved_model, saved_training_windows, train
+    saved = load_saved(args.checkpoint)
     if args.epochs == 0 and saved is None:
         raise UserError(f"-e 0 generates from a saved model, but there is no checkpoint at {args.checkpoint}; "
                         "train first (-e 1 or more) or point --checkpoint at one")
+    if saved is not None:  # before preprocessing: a refused run must not rebuild the cache
+        use_checkpoint_settings(args, checkpoint_settings(saved), resuming=args.epochs > 0)
+    spec = frame_spec(args)
+    if args.generated_music_num:  # the model's size is known now: the checkpoint's, or the flags' for a new one
+        problem = generation_problem(args.generated_music_num, args.seconds_to_generate, spec,
+                                     args.hidden_layer_neurons)
+        if problem:
+            raise UserError(problem)
+    hparams = model_hparams(spec, args.hidden_layer_neurons, args.hidden_layer_count, args.hypotheses)
     generates = distributed.is_main_process()  # asked now: training ends by leaving the process group
     with distributed.main_process_first():
         prepared = prepare(args.datasets_folder_path, args.traindata_folder_path, spec, args.workers,
@@ -327,7 +362,6 @@ def train_and_generate(args: argparse.Namespace) -> None:
         model = saved_model(saved, hparams)
         model.to(select_device(args.device))
         windows = saved_training_windows(prepared, saved)
-        val_fraction = saved["extra"]["windows"]["val_fraction"]
     else:
         config = TrainConfig(run_dir=f"{args.checkpoint.with_suffix('')}-logs", checkpoint_path=str(args.checkpoint),
                              epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -337,17 +371,15 @@ def train_and_generate(args: argparse.Namespace) -> None:
         del saved  # the Trainer loads the checkpoint itself: holding this copy too would double the memory
         model, windows = train(prepared, hparams, config, stats, args.sequence_length, args.stride,
                                args.val_fraction, args.input_noise, args.dropout)
-        val_fraction = args.val_fraction
     if args.generated_music_num and generates:
-        generate_and_score(args, model, windows, spec, [args.datasets_folder_path / e.rel for e in prepared.entries],
-                           val_fraction)
+        generate_and_score(args, model, windows, spec, [args.datasets_folder_path / e.rel for e in prepared.entries])
     if args.epochs and generates:
         print(f"the model is saved in {shlex.quote(str(args.checkpoint))}; more clips from it, without training: "
               f"{more_clips_command(args)}")
 
 
-def generate_and_score(args: argparse.Namespace, model: WaveLSTM, windows: Windows, spec: FrameSpec, files: list[Path],
-                       val_fraction: float) -> None:
+def generate_and_score(args: argparse.Namespace, model: WaveLSTM, windows: Windows, spec: FrameSpec,
+                       files: list[Path]) -> None:
     """Write the clips (and with --png their spectrograms), then score them against the held-out music."""
     from wavegen.audio import resample
     from wavegen.evaluate import EVAL_RATE, Music, report, score
@@ -360,30 +392,81 @@ def generate_and_score(args: argparse.Namespace, model: WaveLSTM, windows: Windo
         for path, seed, clip in zip(clips.paths, clips.seeds, clips.audio):
             write_spectrogram_png(path.with_suffix(".png"), seed, clip, clips.rate)
         print(f"wrote {len(clips.paths)} spectrogram(s): {clips.paths[0].with_suffix('.png')} ...")
-    try:
-        music = Music.load(files, val_fraction, args.max_silence)
+    try:  # the clips are written: music too short to hold anything out ends the run with a note, not an error
+        result = score(list(resample(clips.audio, clips.rate, EVAL_RATE)),
+                       Music.load(files, args.val_fraction, args.max_silence), args.seed)
     except UserError as e:
         print(f"no evaluation: {e}")
         return
-    result = score(list(resample(clips.audio, clips.rate, EVAL_RATE)), music, args.seed)
     report(result, Path(f"{args.output_music_name}-evaluation.json"))
 
 
+def use_checkpoint_settings(args: argparse.Namespace, saved: dict[str, object], resuming: bool = False) -> None:
+    """Give every flag in ``saved`` (a checkpoint's settings by destination) that the command line left out the
+    checkpoint's value; refuse, in one line, one given with another value.
+
+    ``resuming``: training goes on, and other windows (WINDOW_FLAGS) are allowed, said in one line: they cut the same
+    training and validation music differently, while another split or silence cut would move held-out music into
+    training.
+    """
+    changed = {}
+    for dest, value in saved.items():
+        if dest not in args.given:
+            setattr(args, dest, value)
+        elif getattr(args, dest) != value:
+            changed[dest] = value
+    refused = [f"{flag_name(dest)}: checkpoint has {flag_text(value)}, now {flag_text(getattr(args, dest))}"
+               for dest, value in changed.items() if not (resuming and dest in WINDOW_FLAGS)]
+    if refused:
+        afresh = f", or start afresh with another --checkpoint or by deleting {args.checkpoint}" if resuming else ""
+        raise UserError(f"checkpoint {args.checkpoint} was made with other settings ({'; '.join(refused)}); leave "
+                        f"these flags out to use the checkpoint's{afresh}")
+    if changed:
+        windows = " and ".join(f"{flag_name(dest)} {flag_text(getattr(args, dest))} (the checkpoint's "
+                               f"{flag_text(value)})" for dest, value in changed.items())
+        print(f"note: resuming with {windows}: other windows over the same training and validation music")
+
+
+def flag_name(dest: str) -> str:
+    """The long flag of an argparse destination (every setting a checkpoint records has one spelt so)."""
+    return "--" + dest.replace("_", "-")
+
+
+def clips_to_score(args: argparse.Namespace) -> tuple[list[Path], str]:
+    """--evaluate's clips and how they were chosen: those named, else those the last generation listed
+    (NAME-clips.json), else, for clips written before generations listed them, NAME-0.wav, NAME-1.wav, ..."""
+    from wavegen.generate import clips_manifest, recorded_clips
+    name = args.output_music_name
+    if args.evaluate:
+        paths, source = args.evaluate, "as named"
+    elif (recorded := recorded_clips(name)) is not None:
+        paths, source = recorded, f"the last generation's as {clips_manifest(name)} lists them"
+    else:
+        paths = []
+        while Path(f"{name}-{len(paths)}.wav").is_file():
+            paths.append(Path(f"{name}-{len(paths)}.wav"))
+        source = f"found as {Path(name).name}-0.wav, {Path(name).name}-1.wav, ..."
+    if not paths:
+        raise UserError(f"--evaluate: no clips {name}-0.wav, ... to score; generate some first, or name them with -o "
+                        "or as --evaluate CLIP.wav ...")
+    missing = next((path for path in paths if not path.is_file()), None)
+    if missing is not None:
+        raise UserError(f"--evaluate: there is no clip {missing}")
+    return paths, source
+
+
 def evaluate_existing(args: argparse.Namespace) -> None:
-    """--evaluate: score the clips NAME-0.wav, NAME-1.wav, ... that exist against the held-out music."""
+    """--evaluate: score existing clips (clips_to_score) against the held-out music of the checkpoint's settings."""
     from engine.errors import SourceError
     from wavegen.audio import AudioReader, find_audio_files
     from wavegen.evaluate import EVAL_RATE, Music, report, score
-    paths = []
-    while Path(f"{args.output_music_name}-{len(paths)}.wav").is_file():
-        paths.append(Path(f"{args.output_music_name}-{len(paths)}.wav"))
-    if not paths:
-        raise UserError(f"--evaluate: no clips {args.output_music_name}-0.wav, ... to score; generate some first, "
-                        "or name them with -o")
-    val_fraction = args.val_fraction
-    if args.checkpoint.is_file():
-        from engine.checkpoint import load_checkpoint
-        val_fraction = load_checkpoint(args.checkpoint)["extra"]["windows"]["val_fraction"]
+    from wavegen.generate import path_span
+    from wavegen.train import checkpoint_settings, load_saved
+    paths, source = clips_to_score(args)
+    saved = load_saved(args.checkpoint)
+    if saved is not None:  # the music held out as the model's training held it out
+        settings = checkpoint_settings(saved)
+        use_checkpoint_settings(args, {dest: settings[dest] for dest in ("val_fraction", "max_silence")})
     files = find_audio_files(args.datasets_folder_path)
     if not files:
         raise UserError(f"no audio files in {args.datasets_folder_path}/ to evaluate against")
@@ -394,15 +477,15 @@ def evaluate_existing(args: argparse.Namespace) -> None:
                 clips.append(reader.samples())
         except SourceError as e:
             raise UserError(f"--evaluate: {path}: {e}") from e
-    print(f"scoring {len(paths)} clip(s) {paths[0]} ... against the last {val_fraction:.0%} of every file in "
-          f"{args.datasets_folder_path}/")
-    music = Music.load(files, val_fraction, args.max_silence)
+    print(f"scoring {len(paths)} clip(s), {source}: {path_span(paths)}, against the last {args.val_fraction:.0%} of "
+          f"every file in {args.datasets_folder_path}/")
+    music = Music.load(files, args.val_fraction, args.max_silence)
     report(score(clips, music, args.seed), Path(f"{args.output_music_name}-evaluation.json"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, midi_commands: MidiCommands = no_midi_commands) -> int:
     """Entry point of `music-composer` (the `midi` subcommand is dispatched before this); returns the exit code."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv, midi_commands)
     try:
         return run(args)
     except UserError as e:

@@ -7,6 +7,7 @@ become audio through the framer (Griffin-Lim for log-magnitude frames, batched i
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from engine.atomic import write_json
 from engine.errors import UserError
 from wavegen.audio import SAMPLE_RATE, resample, write_wav
 from wavegen.dataset import Windows
@@ -33,6 +35,28 @@ class Clips:
     audio: np.ndarray  # [count, samples]: the continuations only (without the seed, also with --include-seed)
     seeds: np.ndarray  # [count, samples]: the seeds' audio, or an empty [count, 0] when neither asked for
     rate: int
+
+
+def clips_manifest(output_name: str) -> Path:
+    """NAME-clips.json: the clips the last generation named NAME wrote (beside them), which --evaluate scores."""
+    return Path(f"{output_name}-clips.json")
+
+
+def recorded_clips(output_name: str) -> list[Path] | None:
+    """The clips listed by the last generation named ``output_name`` (None when none was listed)."""
+    manifest = clips_manifest(output_name)
+    if not manifest.is_file():
+        return None
+    try:
+        return [manifest.parent / name for name in json.loads(manifest.read_text())["clips"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{manifest} is unreadable ({type(e).__name__}: {e}); name the clips to score instead: "
+                        "--evaluate CLIP.wav ...") from e
+
+
+def path_span(paths: list[Path]) -> str:
+    """The first and last of ``paths``, as ``a ... z`` (the one path alone)."""
+    return f"{paths[0]} ... {paths[-1]}" if len(paths) > 1 else str(paths[0])
 
 
 def pick_seeds(windows: Windows, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -119,12 +143,15 @@ def write_clips(model: WaveLSTM, windows: Windows, spec: FrameSpec, count: int, 
     out_samples = round(seconds * SAMPLE_RATE) + round(offset * SAMPLE_RATE / rate)
     written = exact_length(resample(audio, rate, SAMPLE_RATE), out_samples)  # soxr may be a sample off
     paths = [Path(f"{output_name}-{i}.wav") for i in range(count)]
+    manifest = clips_manifest(output_name)
+    manifest.unlink(missing_ok=True)  # until every clip is written, the last generation's list would be wrong
     for path, clip in zip(paths, written):
         path.parent.mkdir(parents=True, exist_ok=True)
         write_wav(path, clip)
+    write_json(manifest, {"clips": [path.name for path in paths]})
     elapsed = time.monotonic() - started
-    print(f"wrote {paths[0]}" + (f" ... {paths[-1]}" if count > 1 else "") +
-          f" ({count} x {seconds:g} s in {elapsed:.1f} s: {count * seconds / elapsed:.1f}x real time)")
+    print(f"wrote {path_span(paths)} ({count} x {seconds:g} s in {elapsed:.1f} s: {count * seconds / elapsed:.1f}x "
+          "real time)")
     if include_seed:
         seed_audio = audio[:, :offset]
     elif with_seeds:

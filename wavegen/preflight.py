@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from pathlib import Path
 
 from engine.errors import UserError
@@ -33,6 +34,8 @@ def check_paths(args: argparse.Namespace) -> None:
     check_writable(cache, f"the cache (-t {cache})")
     if args.preprocess_only:
         return
+    if (checkpoint / "checkpoint.pt").is_file():  # the folder of a MIDI run (symbolic/train.py)
+        raise UserError(midi_checkpoint_error(checkpoint, checkpoint))
     if checkpoint.is_dir():
         raise UserError(f"--checkpoint {checkpoint} is a folder, not a checkpoint file; give a file path such as "
                         f"{checkpoint / 'wavegen.pt'}")
@@ -40,6 +43,12 @@ def check_paths(args: argparse.Namespace) -> None:
         check_writable(checkpoint.parent, f"the checkpoint (--checkpoint {checkpoint})")
     if args.generated_music_num > 0:
         check_writable(Path(args.output_music_name).parent, f"the clips (-o {args.output_music_name})")
+
+
+def midi_checkpoint_error(given: Path, run_dir: Path) -> str:
+    """The one line for a MIDI run's checkpoint (or its folder) given as the audio model's ``--checkpoint``."""
+    return (f"--checkpoint {given} is a MIDI model's checkpoint: use `music-composer midi sample --run-dir "
+            f"{shlex.quote(str(run_dir))}`")
 
 
 def generation_bytes(count: int, seconds: float, spec: FrameSpec, hidden_size: int) -> float:

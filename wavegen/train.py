@@ -5,16 +5,18 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.checkpoint import check_compatible, load_checkpoint, trained_weights
+from engine.checkpoint import load_checkpoint, trained_weights
 from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer, run_training, seed_everything
 from wavegen.dataset import Windows, split_segments
 from wavegen.framer import FrameSpec
 from wavegen.model import WaveLSTM, WaveLSTMConfig
-from wavegen.preprocess import Prepared
+from wavegen.preflight import midi_checkpoint_error
+from wavegen.preprocess import FORMAT_VERSION, Prepared
 
-# Settings that define the model's shape (or the meaning of its inputs): a checkpoint must match all of them.
+# Settings that define the model's shape (or the meaning of its inputs), recorded in every checkpoint.
 HPARAM_KEYS = [*FrameSpec().params(), "hidden_layer_neurons", "hidden_layer_count", "hypotheses"]
+MIDI_HPARAMS = {"config_name", "family", "config"}  # what a MIDI run's checkpoint holds instead (symbolic/train.py)
 
 
 def model_hparams(spec: FrameSpec, hidden_layer_neurons: int, hidden_layer_count: int, hypotheses: int = 1) -> dict:
@@ -31,14 +33,38 @@ def build_model(hparams: dict, input_noise: float = 0.0, dropout: float = 0.0) -
                                    hypotheses=hparams["hypotheses"], input_noise=input_noise, dropout=dropout))
 
 
-def load_saved(checkpoint: Path, hparams: dict) -> dict | None:
-    """The checkpoint's contents (None if there is none), after checking its shape-defining settings."""
+def load_saved(checkpoint: Path) -> dict | None:
+    """The audio model's checkpoint at ``checkpoint`` (None if there is none); any other is refused in one line."""
     if not checkpoint.is_file():
         return None
     state = load_checkpoint(checkpoint)
-    saved = {"hypotheses": 1, **state.get("hparams", {})}  # checkpoints from before --hypotheses had one
-    check_compatible(saved, hparams, HPARAM_KEYS, str(checkpoint))
+    hparams, extra = state.get("hparams") or {}, state.get("extra") or {}
+    if MIDI_HPARAMS & set(hparams):
+        raise UserError(midi_checkpoint_error(checkpoint, checkpoint.parent))
+    if not (set(HPARAM_KEYS) - {"hypotheses"} <= set(hparams) and {"preprocessing", "windows"} <= set(extra)):
+        raise UserError(f"--checkpoint {checkpoint} holds no audio model of music-composer; point it at one, or at "
+                        "a new file to train one")
+    made = extra["preprocessing"].get("format")
+    if made != FORMAT_VERSION:
+        raise UserError(f"checkpoint {checkpoint} was trained on frames of cache format {made}, this version makes "
+                        f"format {FORMAT_VERSION}; start afresh with another --checkpoint, or delete {checkpoint}")
     return state
+
+
+def checkpoint_settings(state: dict) -> dict:
+    """The flags a checkpoint was trained with, by argparse destination: framing, shape, --max-silence, windows.
+
+    Only the flags of its framer: a blocks model records no --features, an stft model no --block-size. A checkpoint
+    from before --hypotheses has one hypothesis; one from before --max-silence was made of uncut audio (off).
+    """
+    hparams = state["hparams"]
+    spec = FrameSpec.from_params(hparams)
+    framing = ({"block_size": spec.frame_size} if spec.framer == "blocks" else
+               {"features": spec.features, "sample_rate": spec.sample_rate, "frame_size": spec.frame_size,
+                "hop_size": spec.hop_size})
+    return {"framer": spec.framer, **framing, "hidden_layer_neurons": hparams["hidden_layer_neurons"],
+            "hidden_layer_count": hparams["hidden_layer_count"], "hypotheses": hparams.get("hypotheses", 1),
+            "max_silence": state["extra"]["preprocessing"].get("max_silence"), **state["extra"]["windows"]}
 
 
 def saved_model(saved: dict, hparams: dict) -> WaveLSTM:

@@ -76,11 +76,12 @@ def test_bad_values_are_rejected_before_any_work(argv, message, capsys):
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_the_command_for_more_clips_repeats_the_flags_that_differ_from_the_defaults():
-    words = shlex.split(more_clips_command(parse_args(["--max-silence", "off", "-n", "64", "--generation-noise", "1"])))
-    assert words[1:] == ["-e", "0", "-n", "64", "--max-silence", "off", "--generation-noise", "1", "--seed", "1",
-                         "-o", "output-more"]
-    assert "--max-silence 0.5" in more_clips_command(parse_args(["--max-silence", "0.5"]))
+def test_the_command_for_more_clips_makes_clips_and_names_only_what_the_checkpoint_does_not_hold():
+    words = shlex.split(more_clips_command(parse_args(["-e", "1", "-g", "0", "-n", "64", "--max-silence", "off",
+                                                       "-s", "4", "--generation-noise", "0", "--png"])))
+    assert words[1:] == ["-e", "0", "-s", "4", "--generation-noise", "0", "--png", "--seed", "1", "-o", "output-more"]
+    assert parse_args(words[1:]).generated_music_num > 0  # after -g 0, the default count rather than none again
+    assert "-g 3" in more_clips_command(parse_args(["-g", "3"]))
 
 
 def test_example_defaults_yield_to_explicit_flags():
@@ -152,13 +153,13 @@ def test_checkpoint_with_other_shape_flags_is_refused_before_touching_the_cache(
     capsys.readouterr()
     assert main(tiny_run(tmp_path, dataset, "-e", "2", "-g", "0", "-n", "8")) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: checkpoint") and "hidden_layer_neurons: checkpoint has 16, now 8" in err
+    assert err.startswith("error: checkpoint") and "--hidden-layer-neurons: checkpoint has 16, now 8" in err
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "--hop-size", "256")) == 2
     captured = capsys.readouterr()
-    assert "hop_size: checkpoint has 512, now 256" in captured.err and "preprocessing" not in captured.out
+    assert "--hop-size: checkpoint has 512, now 256" in captured.err and "preprocessing" not in captured.out
     assert json.loads((tmp_path / "cache" / "manifest.json").read_text())["params"]["hop_size"] == 512
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "--framer", "blocks")) == 2
-    assert "framer: checkpoint has 'stft', now 'blocks'" in capsys.readouterr().err
+    assert "--framer: checkpoint has stft, now blocks" in capsys.readouterr().err
 
 
 def test_a_checkpoint_from_before_hypotheses_is_a_single_prediction_model(tmp_path, dataset, capsys):
@@ -168,9 +169,9 @@ def test_a_checkpoint_from_before_hypotheses_is_a_single_prediction_model(tmp_pa
     del state["hparams"]["hypotheses"]  # as every checkpoint was before the flag existed
     save_checkpoint(checkpoint, state)
     capsys.readouterr()
-    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 2  # the default is 4
-    assert "hypotheses: checkpoint has 1, now 4" in capsys.readouterr().err
-    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--hypotheses", "1")) == 0
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--hypotheses", "4")) == 2
+    assert "--hypotheses: checkpoint has 1, now 4" in capsys.readouterr().err
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 0  # not the default 4
 
 
 def test_a_model_with_hypotheses_trains_logs_its_winners_and_generates(tmp_path, dataset):
@@ -295,3 +296,15 @@ def test_the_blocks_framer_still_runs_end_to_end(tmp_path, dataset, capsys):
     assert main(tiny_run(tmp_path, dataset, "-e", "1", "-s", "0.6", "-g", "1", "--framer", "blocks")) == 0
     assert "disjoint rfft blocks of 11025 samples" in capsys.readouterr().out
     assert sf.info(str(tmp_path / "out" / "clip-0.wav")).frames == round(0.6 * 44100)
+
+
+def test_every_file_a_run_writes_beside_its_clips_is_ignored_by_git(tmp_path, dataset):
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-s", "0.3", "-g", "1", "--png",
+                         "-o", str(tmp_path / "out" / "output"))) == 0
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-s", "0.3", "--png",
+                         "-o", str(tmp_path / "out" / "output-more"))) == 0
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert {"output-0.png", "output-evaluation.json", "output-more-0.png"} <= set(written)
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "--no-index", *written], capture_output=True,
+                             text=True).stdout.split()
+    assert ignored == written  # with the default -o output they land in the repository's root

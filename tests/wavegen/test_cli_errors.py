@@ -68,18 +68,15 @@ def test_paths_that_the_run_does_not_write_are_not_checked(tmp_path, dataset, re
     assert "error" not in capsys.readouterr().err
 
 
-def test_generation_too_large_for_memory_is_refused_when_parsing(capsys, monkeypatch):
-    with pytest.raises(SystemExit) as exit_info:
-        parse_args(["-s", "1e9"])
+def test_generation_too_large_for_memory_is_refused_before_any_work(tmp_path, dataset, capsys, monkeypatch):
+    assert main(command(tmp_path, dataset, "-s", "1e9", "-g", "10")) == 2
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2
-    assert "10 clip(s) of 1e+09 s need about" in err and "GiB of memory to generate, more than the limit of" in err
-    assert parse_args(["-s", "1e9", "-g", "0"]).generated_music_num == 0  # no clips, nothing to hold
+    assert err.startswith("error: 10 clip(s) of 1e+09 s need about") and err.count("\n") == 1
+    assert "GiB of memory to generate, more than the limit of" in err and not (tmp_path / "cache").exists()
     needed = preflight.generation_bytes(10, 10.0, FrameSpec(), 1024)
     monkeypatch.setattr(preflight, "memory_limit", lambda: needed)
-    assert parse_args([]).seconds_to_generate == 10.0  # the defaults fit exactly
-    with pytest.raises(SystemExit):
-        parse_args(["-g", "11"])
+    assert preflight.generation_problem(10, 10.0, FrameSpec(), 1024) is None  # the defaults fit exactly
+    assert preflight.generation_problem(11, 10.0, FrameSpec(), 1024) is not None
 
 
 def test_generation_bytes_cover_the_batch_of_frames_hidden_states_and_griffin_lim():
