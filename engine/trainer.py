@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +31,6 @@ from engine.device import autocast_dtype, select_device
 from engine.errors import UserError
 from engine.lock import exclusive_lock
 from engine.metrics_log import MetricsLogger
-
-
-@dataclass
-class StepOutput:
-    """A batch's loss to minimise, scalar metrics to report, and how many examples it covered (for averages)."""
-
-    loss: torch.Tensor
-    metrics: dict[str, torch.Tensor | float] = field(default_factory=dict)
-    count: int = 1
 
 
 @dataclass

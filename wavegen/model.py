@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.linalg import vector_norm
 
-from engine.trainer import StepOutput
+from engine.step import StepOutput
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 

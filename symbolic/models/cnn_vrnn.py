@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.trainer import StepOutput
+from engine.step import StepOutput
 from symbolic.baselines import chunks, verdict
 from symbolic.configs.cnn_vrnn import CnnVrnnConfig
 from symbolic.converters import converter_from_spec

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.trainer import StepOutput
+from engine.step import StepOutput
 from symbolic.baselines import chunks, unigram_nll, verdict
 from symbolic.configs import MusicVAEConfig
 from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path

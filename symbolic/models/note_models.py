@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.errors import UserError
-from engine.trainer import StepOutput
+from engine.step import StepOutput
 from symbolic.baselines import unigram_nll, verdict
 from symbolic.configs.note_model import NoteModelConfig
 from symbolic.converters.notes import REST, NoteTokenConverter

@@ -10,7 +10,8 @@ from torch.utils.data import TensorDataset
 
 from engine.checkpoint import check_compatible, load_checkpoint
 from engine.errors import UserError
-from engine.trainer import StepOutput, TrainConfig, Trainer
+from engine.step import StepOutput
+from engine.trainer import TrainConfig, Trainer
 
 
 class Regressor(nn.Module):
