@@ -1,9 +1,14 @@
-"""Checkpoints: atomic save, load, RNG capture for exact resume, and a compatibility check of hyperparameters."""
+"""Checkpoints: atomic save, Ctrl-C held back while one is written, load, RNG capture for exact resume, and a
+compatibility check of hyperparameters."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import random
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,6 +23,27 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Write ``state`` with torch.save to a temporary file, then rename it over ``path``."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+@contextlib.contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it to the handler in place before.
+
+    So a checkpoint written (and recorded as saved) inside it is complete before the interrupt goes on. Only the main
+    thread receives signals and may set their handlers; elsewhere the block runs as it is.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:  # None: not set by Python
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        signal.raise_signal(signal.SIGINT)
 
 
 # The only globals a checkpoint may name besides torch's own: numpy arrays of numbers (the normalisation statistics

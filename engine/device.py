@@ -1,5 +1,8 @@
-"""Device choice: CUDA when present, CPU otherwise, or what the user asked for (with a clear error if absent)."""
+"""Device choice: CUDA when present, CPU otherwise, or what the user asked for (with a clear error if absent); its
+autocast dtype; moving a batch onto it."""
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -35,3 +38,14 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     if precision == "bf16":
         raise UserError(f"bf16 was requested but {device} does not support it; use --precision fp32")
     return None  # 'auto' on CPU: bf16 autocast is slower than fp32 for small recurrent models
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move tensors (also inside lists, tuples and dicts) to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch

@@ -1,8 +1,8 @@
 """How many threads torch computes with: the CPUs this process may use that nobody else is busy on.
 
 PyTorch starts one intra-op thread per core, and its threads busy-wait for one another: beside one other busy
-process on two cores, every step waits for the core the other process holds (an example run measured 7.5 min
-instead of 47 s on one thread). So the count is chosen from the usable CPUs (affinity, cgroup quota, physical cores)
+process on two cores, every step waits for the core the other process holds (`music-composer --example` took 219 s
+so, 86 s on one thread; docs/benchmarks.md). So the count is chosen from the usable CPUs (affinity, cgroup quota, physical cores)
 less the ones already busy, unless ``--threads N`` or ``OMP_NUM_THREADS`` says otherwise.
 Only ``configure_threads`` imports torch.
 """

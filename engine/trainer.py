@@ -9,11 +9,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +24,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from engine import distributed
-from engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from engine.device import autocast_dtype, select_device
+from engine.averages import WeightAverage
+from engine.checkpoint import ctrl_c_held, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from engine.device import autocast_dtype, select_device, to_device
 from engine.errors import UserError
 from engine.lock import exclusive_lock
+from engine.metrics import MetricSums, evaluate
 from engine.metrics_log import MetricsLogger
 
 
@@ -73,6 +73,31 @@ class TrainConfig:
         return self.checkpoint.with_name(f".{self.checkpoint.name}.lock")
 
 
+@dataclass(frozen=True)
+class Due:
+    """What is due after an optimizer step, as the TrainConfig promises; a pure decision, kept apart from doing it."""
+
+    epoch_ends: bool  # the step trained the epoch's last batch
+    run_ends: bool  # the step or epoch budget is spent
+    validation: bool  # every ``val_every`` steps, else at each epoch end
+    final_validation: bool  # after the last step when no regular validation falls there
+    checkpoint: bool  # every ``checkpoint_every`` steps, at each epoch end and at the end
+    row: bool  # every ``log_every`` steps, and whenever a validation, an epoch end or the end is due
+
+    @classmethod
+    def after_step(cls, step: int, epochs_done: int, epoch_ends: bool, config: TrainConfig, validating: bool) -> Due:
+        """What is due after optimizer step ``step``, taken in epoch ``epochs_done + 1``; ``validating``: there is
+        validation data."""
+        c = config
+        run_ends = ((c.max_steps is not None and step >= c.max_steps)
+                    or (epoch_ends and c.epochs is not None and epochs_done + 1 >= c.epochs))
+        validation = validating and (step % c.val_every == 0 if c.val_every else epoch_ends)
+        final_validation = validating and run_ends and not validation
+        checkpoint = epoch_ends or run_ends or bool(c.checkpoint_every and step % c.checkpoint_every == 0)
+        row = validation or final_validation or epoch_ends or run_ends or step % c.log_every == 0
+        return cls(epoch_ends, run_ends, validation, final_validation, checkpoint, row)
+
+
 class _LossModule(nn.Module):
     """Routes ``forward`` to ``training_loss`` so DistributedDataParallel's gradient hooks see the call."""
 
@@ -85,83 +110,15 @@ class _LossModule(nn.Module):
         return out.loss, out.metrics, out.count
 
 
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move tensors (also inside lists, tuples and dicts) to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
-
-
 def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-class _MetricSums:
-    """Count-weighted sums of metrics, kept as tensors (no device sync per step), reducible over DDP ranks."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor | float] = {}
-        self.count = 0
-
-    def add(self, loss: torch.Tensor, metrics: dict, count: int) -> None:
-        for key, value in {"loss": loss, **metrics}.items():
-            value = value.detach().double() if isinstance(value, torch.Tensor) else float(value)
-            self.sums[key] = self.sums.get(key, 0.0) + value * count
-        self.count += count
-
-    def means(self, device: torch.device) -> dict[str, float]:
-        """Means over every rank; a rank that saw no batch (so no keys) takes part with zero sums."""
-        keys = distributed.all_keys(list(self.sums))
-        values = [torch.as_tensor(self.sums.get(k, 0.0), dtype=torch.float64, device=device).reshape(())
-                  for k in keys]
-        totals = distributed.all_reduce_sum(
-            torch.stack(values + [torch.tensor(float(self.count), dtype=torch.float64, device=device)]))
-        return {k: float(v) / max(float(totals[-1]), 1.0) for k, v in zip(keys, totals[:-1].tolist())}
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype: torch.dtype | None = None,
-             step: int = 0) -> dict[str, float]:
-    """Count-weighted mean of the model's loss and metrics over ``loader`` (all ranks under DDP)."""
-    was_training = model.training
-    model.eval()
-    sums = _MetricSums()
-    for batch in loader:
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = model.training_loss(to_device(batch, device), step)
-        sums.add(out.loss, out.metrics, out.count)
-    model.train(was_training)
-    return sums.means(device)
-
-
 def _format(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-
-
-@contextlib.contextmanager
-def _ctrl_c_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it to the handler in place before.
-
-    Only the main thread receives signals and may set their handlers; elsewhere the block runs as it is.
-    """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous is None:  # None: not set by Python
-        yield
-        return
-    received: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        signal.raise_signal(signal.SIGINT)
 
 
 class Trainer:
@@ -173,11 +130,9 @@ class Trainer:
     ``hparams`` (the model's shape-defining settings) and ``extra_state`` (e.g. normalisation statistics) are
     stored in every checkpoint; ``lr_lambda(step)`` multiplies the learning rate (e.g. exponential decay).
 
-    With ``config.ema_decay`` the trainer also keeps an exponential moving average of the parameters (its decay
-    warms up as min(decay, (1 + step) / (10 + step)), so early averages do not cling to the random start). The average
-    is what validation measures, what the checkpoint's ``ema`` holds beside the raw ``model`` weights (which resuming
-    trains on) and what the model holds when :meth:`fit` returns: it smooths the step-to-step noise of the last
-    iterate, which otherwise decides where a short run happens to stop.
+    With ``config.ema_decay`` the trainer also keeps a moving average of the parameters (engine.averages). The
+    average is what validation measures, what the checkpoint's ``ema`` holds beside the raw ``model`` weights (which
+    resuming trains on) and what the model holds when :meth:`fit` returns.
 
     From construction until :meth:`fit` ends the trainer locks its checkpoint, so a second run on it stops (or,
     with ``config.wait``, waits); a trainer used without fitting releases it with :meth:`close`.
@@ -211,8 +166,7 @@ class Trainer:
             self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
                                               weight_decay=config.weight_decay)
             self.scheduler = (torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda) if lr_lambda else None)
-            self.averages = ({name: p.detach().clone() for name, p in model.named_parameters()}
-                             if config.ema_decay is not None else None)
+            self.average = WeightAverage(model, config.ema_decay) if config.ema_decay is not None else None
             self.wrapped: nn.Module = _LossModule(model)
             if distributed.is_initialized():
                 self.wrapped = DistributedDataParallel(
@@ -258,9 +212,8 @@ class Trainer:
             raise UserError(f"checkpoint {path} does not fit this model ({e}); use another checkpoint path") from e
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        if self.averages is not None:  # a checkpoint from before the average was kept starts it at its weights
-            for name, average in self.averages.items():
-                average.copy_(state.get("ema", state["model"])[name])
+        if self.average is not None:  # a checkpoint from before the average was kept starts it at its weights
+            self.average.load(state.get("ema", state["model"]))
         saved_config = state.get("train_config") or {}
         self.epoch, self.step = state["epoch"], state["step"]
         # Checkpoints before examples_in_epoch counted batches (of the saved batch size, in one process).
@@ -302,20 +255,24 @@ class Trainer:
         if not the current one.
         """
         self._stop_if_diverged(self._weights_finite(), "the weights became NaN or infinite")
-        with _ctrl_c_held():
+        with ctrl_c_held():
             if self.is_main:
-                save_checkpoint(self.config.checkpoint, {
-                    "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-                    **({"ema": self.averages} if self.averages is not None else {}),
-                    "epoch": self.epoch, "step": self.step, "examples_in_epoch": self.examples_in_epoch,
-                    "rng": rng or rng_state(),
-                    "hparams": self.hparams,
-                    "extra": self.extra_state,
-                    "train_config": asdict(self.config),
-                })
+                save_checkpoint(self.config.checkpoint, self._checkpoint_state(rng or rng_state()))
             self._saved_step = self.step
+
+    def _checkpoint_state(self, rng: dict[str, Any]) -> dict[str, Any]:
+        """Everything a checkpoint holds: what resuming restores (_maybe_resume) and what inference reads."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            **({"ema": self.average.averages} if self.average is not None else {}),
+            "epoch": self.epoch, "step": self.step, "examples_in_epoch": self.examples_in_epoch,
+            "rng": rng,
+            "hparams": self.hparams,
+            "extra": self.extra_state,
+            "train_config": asdict(self.config),
+        }
 
     @torch.no_grad()
     def _weights_finite(self) -> bool:
@@ -385,7 +342,8 @@ class Trainer:
         """
         try:
             rows = self._fit()
-            self._swap_averages()  # the caller gets the averaged model
+            if self.average is not None:
+                self.average.swap()  # the caller gets the averaged model
             return rows
         finally:
             self.close()
@@ -431,7 +389,7 @@ class Trainer:
         bar = steps_bar or tqdm(total=batches_done + batches_left, initial=batches_done, unit="batch",
                                 desc=f"epoch {self.epoch + 1}{f'/{c.epochs}' if c.epochs else ''}", file=sys.stderr,
                                 disable=not (c.progress and self.is_main), leave=False)
-        window = _MetricSums()
+        window = MetricSums()
         started = time.monotonic()
         for batch_number, batch in enumerate(self._loader(self.train_data, indices), 1):
             size = min(c.batch_size, len(indices) - (batch_number - 1) * c.batch_size)
@@ -440,7 +398,7 @@ class Trainer:
             bar.update()
             row = self._after_step(logger, val_loader, window, lr, batch_number == batches_left, started)
             if row is not None:
-                window = _MetricSums()
+                window = MetricSums()
                 bar.set_postfix(loss=f"{row['train/loss']:.4g}")  # the logged mean: no read of the device per step
             self._step_start_rng, self._step_start = rng_state(), self.step
             if c.max_steps is not None and self.step >= c.max_steps:
@@ -452,70 +410,51 @@ class Trainer:
         self.epoch += 1
         self.examples_in_epoch = 0
 
-    def _after_step(self, logger: MetricsLogger, val_loader: DataLoader | None, window: _MetricSums, lr: float,
+    def _after_step(self, logger: MetricsLogger, val_loader: DataLoader | None, window: MetricSums, lr: float,
                     epoch_ends: bool, started: float) -> dict[str, Any] | None:
         """Validate, log and save as due after a step; returns the row when one was logged (``window`` starts
         afresh). The losses are read from the device only here, at a row, and before a checkpoint is written."""
-        c = self.config
-        run_ends = ((c.max_steps is not None and self.step >= c.max_steps)
-                    or (epoch_ends and c.epochs is not None and self.epoch + 1 >= c.epochs))
-        regular_val = val_loader is not None and (self.step % c.val_every == 0 if c.val_every else epoch_ends)
-        final_val = val_loader is not None and run_ends and not regular_val
-        checkpoint = epoch_ends or run_ends or bool(c.checkpoint_every and self.step % c.checkpoint_every == 0)
-        if not (regular_val or final_val or epoch_ends or run_ends or self.step % c.log_every == 0):
-            if checkpoint:
-                self.save()
-                logger.sync()
-            return None
-        row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr,
-               **{f"train/{k}": v for k, v in window.means(self.device).items()}}
-        self._stop_if_diverged(math.isfinite(row["train/loss"]), f"the loss became {row['train/loss']}")
-        if regular_val:
+        due = Due.after_step(self.step, self.epoch, epoch_ends, self.config, validating=val_loader is not None)
+        row = self._train_row(window, lr) if due.row else None  # due with every validation and epoch end
+        if due.validation:
             row.update(self._validation(val_loader))
-        if epoch_ends:
+        if due.epoch_ends:
             self._finish_epoch()
-        if checkpoint:
+        if due.checkpoint:
             self.save()
-        if final_val:  # after the save: a resumed run must not see this extra validation's random draws
+        if due.final_validation:  # after the save: a resumed run must not see this extra validation's random draws
             row.update(self._validation(val_loader))
-        console = None
-        if epoch_ends or run_ends:
-            label = f"epoch {row['epoch']}{f'/{c.epochs}' if c.epochs else ''}" if epoch_ends else f"step {self.step}"
-            metrics = _format({k: v for k, v in row.items() if "/" in k})
-            console = f"{label}  {metrics}  ({time.monotonic() - started:.1f} s)"
-        elif regular_val:
-            console = f"step {self.step}  {_format({k: v for k, v in row.items() if k.startswith('val/')})}"
-        logger.log(row, console=console)
-        if checkpoint:
+        if row is not None:
+            logger.log(row, console=self._console_line(row, due, started))
+        if due.checkpoint:
             logger.sync()  # after the row: the logs on disk reach the checkpoint's step
         return row
 
+    def _train_row(self, window: MetricSums, lr: float) -> dict[str, Any]:
+        """The log row of the steps since the previous one; a non-finite mean loss stops the run."""
+        row = {"step": self.step, "epoch": self.epoch + 1, "lr": lr,
+               **{f"train/{k}": v for k, v in window.means(self.device).items()}}
+        self._stop_if_diverged(math.isfinite(row["train/loss"]), f"the loss became {row['train/loss']}")
+        return row
+
+    def _console_line(self, row: dict[str, Any], due: Due, started: float) -> str | None:
+        """What a row also prints: every metric at an epoch end or the end, the validation's at other validations."""
+        c = self.config
+        if due.epoch_ends or due.run_ends:
+            label = f"step {self.step}"
+            if due.epoch_ends:
+                label = f"epoch {row['epoch']}{f'/{c.epochs}' if c.epochs else ''}"
+            metrics = _format({k: v for k, v in row.items() if "/" in k})
+            return f"{label}  {metrics}  ({time.monotonic() - started:.1f} s)"
+        if due.validation:
+            return f"step {self.step}  {_format({k: v for k, v in row.items() if k.startswith('val/')})}"
+        return None
+
     def _validation(self, val_loader: DataLoader) -> dict[str, float]:
-        self._swap_averages()
-        try:
-            return {f"val/{k}": v for k, v in evaluate(self.model, val_loader, self.device, self.amp_dtype,
-                                                       self.step).items()}
-        finally:
-            self._swap_averages()
-
-    @torch.no_grad()
-    def _swap_averages(self) -> None:
-        """Exchange the model's parameters with their moving averages (a second call swaps them back)."""
-        if self.averages is None:
-            return
-        for name, param in self.model.named_parameters():
-            held = param.detach().clone()
-            param.copy_(self.averages[name])
-            self.averages[name] = held
-
-    @torch.no_grad()
-    def _update_averages(self) -> None:
-        """Move the averages towards the parameters just updated (step ``self.step``)."""
-        if self.averages is None:
-            return
-        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
-        for name, param in self.model.named_parameters():
-            self.averages[name].lerp_(param.detach(), 1 - decay)
+        """The metrics on the validation data, measured on the weights' average when one is kept."""
+        with self.average.swapped() if self.average is not None else contextlib.nullcontext():
+            metrics = evaluate(self.model, val_loader, self.device, self.amp_dtype, self.step)
+        return {f"val/{k}": v for k, v in metrics.items()}
 
     def _train_step(self, batch: Any, examples: int) -> tuple[torch.Tensor, dict, int, float]:
         """One optimizer step on ``batch`` (``examples`` of the epoch over all ranks); returns the lr it used too."""
@@ -535,7 +474,8 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         self.step += 1
-        self._update_averages()
+        if self.average is not None:
+            self.average.update(self.step)
         self.examples_in_epoch += examples
         self._updating = False
         return loss.detach(), metrics, count, lr

@@ -9,7 +9,8 @@ import sys
 
 import torch
 
-from engine.trainer import TrainConfig, Trainer, _MetricSums, run_training
+from engine.metrics import MetricSums
+from engine.trainer import TrainConfig, Trainer, run_training
 from tests.engine.test_trainer import Regressor, data
 
 run_dir = sys.argv[1]
@@ -19,7 +20,7 @@ config = TrainConfig(run_dir=run_dir, epochs=3, batch_size=8, learning_rate=1e-2
                      tensorboard=False, device=sys.argv[2] if len(sys.argv) > 2 else "auto")
 trainer = Trainer(model, data(), data(16, seed=1), config)
 rank = int(os.environ["RANK"])
-sums = _MetricSums()
+sums = MetricSums()
 if rank == 0:
     sums.add(torch.tensor(2.0), {"mse": torch.tensor(4.0), "only_rank0": 1.0}, count=3)
 with open(f"{run_dir}/means{rank}.json", "w") as f:

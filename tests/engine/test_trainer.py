@@ -188,7 +188,7 @@ def test_checkpoint_and_logs_get_ordinary_permissions(tmp_path):
 
 def test_weight_average_is_validated_saved_resumed_exactly_and_handed_back(tmp_path):
     from engine.checkpoint import trained_weights
-    from engine.trainer import evaluate
+    from engine.metrics import evaluate
     model, rows, trainer = train(tmp_path, "ema", epochs=3, ema_decay=0.9)
     state = load_checkpoint(tmp_path / "ema" / "checkpoint.pt")
     assert set(state["ema"]) == {name for name, _ in model.named_parameters()}
