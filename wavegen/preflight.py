@@ -6,7 +6,6 @@ This module never imports torch.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 from pathlib import Path
@@ -17,32 +16,33 @@ from wavegen.audio import SAMPLE_RATE
 from wavegen.example import EXAMPLE_FILE
 from wavegen.framer import FrameSpec
 from wavegen.frames import num_bins
+from wavegen.settings import Settings
 
 FALLBACK_MEMORY = 16 * 2 ** 30  # bytes assumed where the machine's memory cannot be asked
 MEMORY_SHARE = 0.8  # generation may plan for this share of the machine's memory
 
 
-def check_paths(args: argparse.Namespace) -> None:
+def check_paths(settings: Settings) -> None:
     """Every path this run will read or write, checked before preprocessing, training or generation start."""
-    dataset, cache, checkpoint = args.datasets_folder_path, args.traindata_folder_path, args.checkpoint
+    dataset, cache, checkpoint = settings.datasets_folder_path, settings.traindata_folder_path, settings.checkpoint
     check_folder_or_absent(dataset, "-d")
-    if not dataset.is_dir() or (args.example and not (dataset / EXAMPLE_FILE).exists()):
+    if not dataset.is_dir() or (settings.example and not (dataset / EXAMPLE_FILE).exists()):
         check_writable(dataset, f"the datasets folder (-d {dataset})")
     elif not os.access(dataset, os.R_OK | os.X_OK):
         raise UserError(f"-d {dataset} cannot be read (no permission)")
     check_folder_or_absent(cache, "-t")
     check_writable(cache, f"the cache (-t {cache})")
-    if args.preprocess_only:
+    if settings.preprocess_only:
         return
     if (checkpoint / "checkpoint.pt").is_file():  # the folder of a MIDI run (symbolic/train.py)
         raise UserError(midi_checkpoint_error(checkpoint, checkpoint))
     if checkpoint.is_dir():
         raise UserError(f"--checkpoint {checkpoint} is a folder, not a checkpoint file; give a file path such as "
                         f"{checkpoint / 'wavegen.pt'}")
-    if args.epochs > 0:
+    if settings.epochs > 0:
         check_writable(checkpoint.parent, f"the checkpoint (--checkpoint {checkpoint})")
-    if args.generated_music_num > 0:
-        check_writable(Path(args.output_music_name).parent, f"the clips (-o {args.output_music_name})")
+    if settings.generated_music_num > 0:
+        check_writable(Path(settings.output_music_name).parent, f"the clips (-o {settings.output_music_name})")
 
 
 def midi_checkpoint_error(given: Path, run_dir: Path) -> str:

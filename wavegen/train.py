@@ -114,9 +114,9 @@ def saved_training_windows(prepared: Prepared, saved: dict) -> Windows:
     return train_set
 
 
-def train(prepared: Prepared, hparams: dict, config: TrainConfig, stats: tuple[np.ndarray, np.ndarray] | None,
-          length: int, stride: int, val_fraction: float,
-          input_noise: float = 0.0, dropout: float = 0.0) -> tuple[WaveLSTM, Windows]:
+def fit(prepared: Prepared, hparams: dict, config: TrainConfig, stats: tuple[np.ndarray, np.ndarray] | None,
+        length: int, stride: int, val_fraction: float,
+        input_noise: float = 0.0, dropout: float = 0.0) -> tuple[WaveLSTM, Windows]:
     """Train the model for ``config.epochs`` in total (the Trainer resumes from ``config.checkpoint`` if it exists).
 
     ``input_noise``: the standard deviation of the noise added to the input frames (see WaveLSTM.training_loss);

@@ -13,8 +13,9 @@ import soundfile as sf
 import torch
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
-from wavegen.cli import main, more_clips_command, parse_args
+from wavegen.cli import main, parse_args
 from wavegen.example import EXAMPLE_DEFAULTS
+from wavegen.pipeline import more_clips_command
 
 REPO = Path(__file__).resolve().parents[2]
 FLAGS = ["-d", "--datasets-folder-path", "-t", "--traindata-folder-path", "-o", "--output-music-name", "-n",
@@ -236,22 +237,31 @@ def test_example_prints_its_checkpoint_and_a_command_that_generates_more(tmp_pat
     assert (work / "output-0.wav").read_bytes() != (work / "output-more-0.wav").read_bytes()  # the next seed
 
 
-def test_a_run_on_a_checkpoint_in_use_stops_or_with_wait_waits(tmp_path, dataset, capsys):
-    from engine.lock import exclusive_lock
+def test_a_run_on_a_checkpoint_in_use_stops_or_with_wait_waits(tmp_path, dataset, capsys, monkeypatch):
+    from engine import lock as locks
     from engine.trainer import TrainConfig
     lock = TrainConfig(checkpoint_path=str(tmp_path / "model.pt")).lock_path
-    with exclusive_lock(lock, "the test's hold"):
+    with locks.exclusive_lock(lock, "the test's hold"):
         assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0")) == 2
         assert f"is in use by process {os.getpid()}; wait for it to finish, or pass --wait" in capsys.readouterr().err
-    held = exclusive_lock(lock, "the test's hold")
+    held = locks.exclusive_lock(lock, "the test's hold")
     held.__enter__()
-    release = threading.Timer(0.5, held.__exit__, (None, None, None))
-    release.start()
+    releases = []
+    holder = locks._holder
+
+    def release_once_the_run_waits(fd: int) -> str:  # the run asks who holds the lock just before it waits
+        releases.append(threading.Timer(0.2, held.__exit__, (None, None, None)))
+        releases[-1].start()
+        return holder(fd)
+    monkeypatch.setattr(locks, "_holder", release_once_the_run_waits)
     try:
         assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--wait")) == 0
     finally:
-        release.join()
-    assert f"waiting for process {os.getpid()}" in capsys.readouterr().err
+        for release in releases:
+            release.join()
+        if not releases:
+            held.__exit__(None, None, None)
+    assert len(releases) == 1 and f"waiting for process {os.getpid()}" in capsys.readouterr().err
 
 
 def test_ctrl_c_saves_the_steps_so_far_and_says_so_in_one_line(tmp_path, dataset, capsys, monkeypatch):
