@@ -8,14 +8,16 @@ Only ``configure_threads`` imports torch.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-_chosen: int | None = None  # the count set in this process, so the choice is logged once
+_said = False  # whether this process has said its thread count (once is enough)
 
 
 @dataclass(frozen=True)
@@ -92,27 +94,37 @@ def _cgroup_quota(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> float | None:
         return None
 
 
-def choose_threads(cpus: Cpus, requested: int | None = None, environment: str | None = None) -> tuple[int, str]:
+def choose_threads(cpus: Callable[[], Cpus], requested: int | None = None,
+                   environment: str | None = None) -> tuple[int, str]:
     """The thread count and why: ``requested`` (--threads), else ``environment`` (OMP_NUM_THREADS) when it is a
-    positive integer, else the usable CPUs (never more than the physical cores or the quota) less the busy ones."""
+    positive integer, else the usable CPUs (never more than the physical cores or the quota) less the busy ones;
+    ``cpus`` is asked only then (looking takes half a second)."""
     if requested is not None:
         return requested, "--threads"
     if environment is not None and environment.strip().isdigit() and int(environment) > 0:
         return int(environment), "OMP_NUM_THREADS"
-    limit = min(cpus.usable, cpus.physical, math.ceil(cpus.quota) if cpus.quota else cpus.usable)
-    busy = round(cpus.busy)
-    threads = max(1, min(limit, cpus.usable - busy))
-    return threads, (f"{cpus.usable} usable CPU(s), {cpus.physical} physical core(s)"
-                     + (f", a quota of {cpus.quota:g}" if cpus.quota else "") + f", about {busy} busy")
+    here = cpus()
+    limit = min(here.usable, here.physical, math.ceil(here.quota) if here.quota else here.usable)
+    busy = round(here.busy)
+    threads = max(1, min(limit, here.usable - busy))
+    return threads, (f"{here.usable} usable CPU(s), {here.physical} physical core(s)"
+                     + (f", a quota of {here.quota:g}" if here.quota else "") + f", about {busy} busy")
+
+
+@functools.cache
+def _cpus_at_first_use() -> Cpus:
+    """The CPUs as the process's first command found them: one look per process, so commands run one after another
+    from Python (or the tests) neither wait half a second each nor change their count back and forth."""
+    return Cpus.here()
 
 
 def configure_threads(requested: int | None = None) -> int:
-    """Set torch's intra-op thread count (see ``choose_threads``) and say once per process what was chosen."""
-    global _chosen
+    """Set torch's intra-op thread count (see ``choose_threads``); the first call in a process says what it chose."""
+    global _said
     import torch
-    threads, reason = choose_threads(Cpus.here(), requested, os.environ.get("OMP_NUM_THREADS"))
+    threads, reason = choose_threads(_cpus_at_first_use, requested, os.environ.get("OMP_NUM_THREADS"))
     torch.set_num_threads(threads)
-    if _chosen != threads:
+    if not _said:
         print(f"computing with {threads} thread(s) ({reason}; --threads N to choose)", file=sys.stderr)
-    _chosen = threads
+        _said = True
     return threads

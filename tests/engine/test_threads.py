@@ -16,22 +16,22 @@ def cpus(usable=2, physical=2, quota=None, busy=0.0) -> Cpus:
 
 
 def test_idle_machine_uses_every_physical_core():
-    assert choose_threads(cpus(usable=8, physical=8))[0] == 8
+    assert choose_threads(lambda: cpus(usable=8, physical=8))[0] == 8
 
 
 def test_one_busy_process_on_two_cores_leaves_one_thread():
-    count, reason = choose_threads(cpus(busy=1.1))
+    count, reason = choose_threads(lambda: cpus(busy=1.1))
     assert count == 1
     assert "about 1 busy" in reason
 
 
 def test_never_fewer_than_one_thread():
-    assert choose_threads(cpus(busy=7.0))[0] == 1
+    assert choose_threads(lambda: cpus(busy=7.0))[0] == 1
 
 
 def test_hyperthreads_and_quota_cap_the_count():
-    assert choose_threads(cpus(usable=16, physical=8))[0] == 8
-    assert choose_threads(cpus(usable=16, physical=16, quota=2.5))[0] == 3
+    assert choose_threads(lambda: cpus(usable=16, physical=8))[0] == 8
+    assert choose_threads(lambda: cpus(usable=16, physical=16, quota=2.5))[0] == 3
 
 
 def test_a_process_spinning_now_counts_as_busy_though_the_load_average_lags():
@@ -47,9 +47,9 @@ def test_a_process_spinning_now_counts_as_busy_though_the_load_average_lags():
 
 def test_flag_then_environment_override_the_choice():
     busy = cpus(busy=2.0)
-    assert choose_threads(busy, requested=2, environment="1") == (2, "--threads")
-    assert choose_threads(busy, environment="2") == (2, "OMP_NUM_THREADS")
-    assert choose_threads(busy, environment="zero")[1] != "OMP_NUM_THREADS"
+    assert choose_threads(lambda: busy, requested=2, environment="1") == (2, "--threads")
+    assert choose_threads(lambda: busy, environment="2") == (2, "OMP_NUM_THREADS")
+    assert choose_threads(lambda: busy, environment="zero")[1] != "OMP_NUM_THREADS"
 
 
 def test_cgroup_quota_is_read(tmp_path):
@@ -61,16 +61,23 @@ def test_cgroup_quota_is_read(tmp_path):
     assert _cgroup_quota(tmp_path / "missing") is None
 
 
-def test_configure_sets_torch_and_logs_once(monkeypatch, capsys):
+def test_configure_sets_torch_and_says_it_once(monkeypatch, capsys):
     before = torch.get_num_threads()
-    monkeypatch.setattr(threads, "_chosen", None)
+    monkeypatch.setattr(threads, "_said", False)
     try:
         assert threads.configure_threads(1) == 1
         assert torch.get_num_threads() == 1
-        threads.configure_threads(1)
-        assert capsys.readouterr().err.count("computing with 1 thread(s)") == 1
+        assert threads.configure_threads(2) == 2 and torch.get_num_threads() == 2
+        assert capsys.readouterr().err.count("computing with") == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_cpus_are_looked_at_only_when_the_choice_is_automatic():
+    def never() -> Cpus:
+        raise AssertionError("looked at the CPUs")
+    assert choose_threads(never, requested=1) == (1, "--threads")
+    assert choose_threads(never, environment="3") == (3, "OMP_NUM_THREADS")
 
 
 def test_without_proc_stat_the_load_average_scaled_to_the_usable_cpus_counts(monkeypatch):
