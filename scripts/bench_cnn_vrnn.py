@@ -27,10 +27,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from symbolic.evaluate import evaluate_run  # noqa: E402
-from symbolic.train import beta_rate_for, train  # noqa: E402
+from symbolic.examples import beta_rate_for  # noqa: E402
+from symbolic.studies.evaluate import evaluate_run  # noqa: E402
+from symbolic.studies.variations import make_variations  # noqa: E402
+from symbolic.train import train  # noqa: E402
 from symbolic.trained_model import TrainedModel  # noqa: E402
-from symbolic.variations import make_variations  # noqa: E402
 
 CONFIG = "cnn-vrnn"
 VARIANTS = {"cnn-vrnn": "vrnn=false", "vrnn-per-bar": "vrnn=true"}

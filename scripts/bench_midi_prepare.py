@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rss import TreeRssSampler  # noqa: E402
-from symbolic.converters import MelodyConverter  # noqa: E402
-from symbolic.midi_io import find_midi_files, read_score  # noqa: E402
-from symbolic.prepare import prepare  # noqa: E402
+from symbolic.data.converters import MelodyConverter  # noqa: E402
+from symbolic.data.midi_io import find_midi_files, read_score  # noqa: E402
+from symbolic.data.prepare import prepare  # noqa: E402
 
 MAGENTA_FILES_PER_S = {"folk": 545.0, "multitrack": 20.0}
 TARGET_FACTOR = 5.0

@@ -35,11 +35,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from bench_midi_prepare import make_folk  # noqa: E402
 from symbolic.configs import get_config  # noqa: E402
-from symbolic.converters import converter_from_spec  # noqa: E402
-from symbolic.datasets import prepare_dataset  # noqa: E402
-from symbolic.evaluate import baselines, evaluate_model, sample_quality  # noqa: E402
-from symbolic.midi_io import find_midi_files  # noqa: E402
-from symbolic.train import EXAMPLE_HPARAMS, example_hparams, train  # noqa: E402
+from symbolic.data.converters import converter_from_spec  # noqa: E402
+from symbolic.data.datasets import prepare_dataset  # noqa: E402
+from symbolic.data.midi_io import find_midi_files  # noqa: E402
+from symbolic.examples import EXAMPLE_HPARAMS, example_hparams  # noqa: E402
+from symbolic.studies.evaluate import baselines, evaluate_model, sample_quality  # noqa: E402
+from symbolic.train import train  # noqa: E402
 from symbolic.trained_model import TrainedModel  # noqa: E402
 
 # Reduced sizes and a learning rate of 3e-3 (Magenta: 1e-3) so that a few hundred steps get somewhere: the 2-bar model

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from bench_midi_prepare import make_folk  # noqa: E402
-from symbolic.compare import compare, write_outputs  # noqa: E402
-from symbolic.latent_map import latent_map  # noqa: E402
+from symbolic.studies.compare import compare, write_outputs  # noqa: E402
+from symbolic.studies.latent_map import latent_map  # noqa: E402
 from symbolic.trained_model import TrainedModel  # noqa: E402
 
 CONFIGS = ("lm-note", "vae-note", "vrash-note")

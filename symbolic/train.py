@@ -19,34 +19,12 @@ from engine.checkpoint import check_compatible, load_checkpoint
 from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer, run_training, seed_everything
 from symbolic.configs import ModelConfig, get_config, parse_hparams
-from symbolic.converters import converter_from_spec
-from symbolic.datasets import load_or_prepare
-from symbolic.evaluate import validation_verdicts
-from symbolic.families import build_model
+from symbolic.data.converters import converter_from_spec
+from symbolic.data.datasets import load_or_prepare
+from symbolic.defaults import DEFAULT_NUM_STEPS
+from symbolic.models.families import build_model
+from symbolic.studies.evaluate import validation_verdicts
 from symbolic.trained_model import CHECKPOINT_NAME, PREPARED_DIR, config_from_hparams, run_hparams
-
-DEFAULT_NUM_STEPS = 200_000  # Magenta's music_vae_train default
-# `midi train --example`: the bundled real melodies and a 2-bar melody model small enough to learn them on a CPU.
-EXAMPLE_DATA = Path(__file__).parent / "data" / "melodies"
-EXAMPLE_CONFIG = "cat-mel_2bar_small"
-# Scheduled sampling off: Magenta's schedule feeds back < 1% of tokens in the first 2000 steps, so it would only cost
-# time (its decoder steps one token at a time); a higher learning rate than Magenta's 1e-3 for a short run. The KL
-# weight rises to max_beta within the run (Magenta's beta_rate=0.99999 takes 200k steps: after 1000 it is 0.002 and
-# samples from the prior land where the decoder never trained), with 48 free bits as in Magenta's big configs.
-EXAMPLE_HPARAMS = ("z_size=64,enc_rnn_size=[128],dec_rnn_size=[128,128],batch_size=64,learning_rate=3e-3,"
-                   "sampling_schedule=constant,sampling_rate=0,free_bits=48,max_beta=0.5")
-EXAMPLE_NUM_STEPS = 3000
-
-
-def beta_rate_for(num_steps: int) -> float:
-    """The beta_rate whose KL weight reaches 99% of max_beta halfway through a run of ``num_steps`` steps."""
-    return 0.01 ** (2 / num_steps)
-
-
-def example_hparams(num_steps: int) -> str:
-    """The example model's overrides for a run of ``num_steps`` steps (the KL schedule scales with the run)."""
-    return f"{EXAMPLE_HPARAMS},beta_rate={beta_rate_for(num_steps):.8g}"
-
 
 def resolve_config(run_dir: str | os.PathLike, config_name: str | None,
                    hparams: str | None) -> tuple[str, ModelConfig]:

@@ -24,16 +24,16 @@ from engine.checkpoint import load_checkpoint, trained_weights
 from engine.device import select_device
 from engine.errors import UserError
 from symbolic.configs import ModelConfig, config_from_dict
-from symbolic.converters import converter_from_spec
-from symbolic.datasets import load_or_prepare
-from symbolic.midi_io import read_score
-from symbolic.families import build_model, require
-from symbolic.prepare import SPLITS, PrepareResult
+from symbolic.data.converters import converter_from_spec
+from symbolic.data.datasets import load_or_prepare
+from symbolic.data.midi_io import read_score
+from symbolic.data.prepare import PrepareResult
+from symbolic.data.splits import EXAMPLE_SPLITS, SPLITS
+from symbolic.defaults import DEFAULT_TEMPERATURE
+from symbolic.models.families import build_model, require
 
 CHECKPOINT_NAME = "checkpoint.pt"
 PREPARED_DIR = "prepared"  # examples converted for the run's model, one cached dataset per examples folder
-EXAMPLE_SPLITS = (*SPLITS, "all")
-DEFAULT_TEMPERATURE = 0.5  # Magenta's music_vae_generate default
 SAMPLE_BATCH_SIZE = 256  # prior samples decoded at once
 
 

@@ -1,5 +1,10 @@
-"""`music-composer`: the audio help and errors name every MIDI command, and every command that trains or generates
-takes --threads."""
+"""`music-composer`: the audio help and errors name every MIDI command, help and argument errors load no model, and
+every command that trains or generates takes --threads."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import engine.threads
@@ -16,6 +21,21 @@ def test_top_level_help_names_every_midi_command_the_midi_parser_has(capsys):
     help_text = capsys.readouterr().out
     for name, text in commands.items():
         assert f"  {name}" in help_text and text in help_text
+
+
+HEAVY = ("torch", "pretty_midi", "symusic", "matplotlib", "symbolic.models", "symbolic.trained_model")
+
+
+@pytest.mark.parametrize("argv", [["-h"], ["midi", "-h"], ["midi", "sample", "-h"], ["midi", "sample", "-n", "0"]])
+def test_help_and_argument_errors_load_no_model(argv):
+    code = ("import sys, music_composer\n"
+            f"try: music_composer.main({argv!r})\n"
+            "except SystemExit: pass\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(repo)})
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr
 
 
 @pytest.mark.parametrize("command", ["compare", "latent-map", "variations"])

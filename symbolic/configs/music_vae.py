@@ -1,7 +1,7 @@
 """MusicVAE's configs: its hyperparameters, and the named configs with Magenta's names and sizes.
 
 A config holds the model's hyperparameters, its training schedules (KL weight, scheduled sampling, learning
-rate) and ``data``: a JSON-able converter spec resolved by ``symbolic.converters.converter_from_spec``.
+rate) and ``data``: a JSON-able converter spec resolved by ``symbolic.data.converters.converter_from_spec``.
 """
 from __future__ import annotations
 

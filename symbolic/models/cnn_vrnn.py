@@ -1,8 +1,8 @@
 """CNN-VRNN over piano-roll bars: a bar CNN, a recurrent encoder and a GRU decoder emitting each bar's Bernoulli logits.
 
 A window is [B, L, 2, S, P] (L bars of S steps over P pitches, channel 0 onsets, 1 sounding; as
-`symbolic.converters.pianoroll` writes it). One ``BarCnn`` (conv + ReLU + 2x2 max-pool blocks, flattened, projected)
-turns each bar into a feature; both models use it to read bars, in the encoder and as the decoder's history.
+`symbolic.data.converters.pianoroll` writes it). One ``BarCnn`` (conv + ReLU + 2x2 max-pool blocks, flattened,
+projected) turns each bar into a feature; both models use it to read bars, in the encoder and as the decoder's history.
 
 - ``CnnVrnn`` (``vrnn`` off): a bidirectional GRU over the bar features gives z ~ N(μ, σ²); a GRU decoder, its state
   started from z, gets z at every bar plus the previous bar's feature (the target's in training, its own output's
@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.step import StepOutput
-from symbolic.baselines import chunks, verdict
 from symbolic.configs.cnn_vrnn import CnnVrnnConfig
-from symbolic.converters import converter_from_spec
-from symbolic.converters.pianoroll import ONSET, SOUNDING
+from symbolic.data.converters import converter_from_spec
+from symbolic.data.converters.pianoroll import ONSET, SOUNDING
+from symbolic.models.baselines import chunks, verdict
 from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path
 from symbolic.models.lstm_parts import small_linear
 

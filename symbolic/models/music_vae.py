@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.step import StepOutput
-from symbolic.baselines import chunks, unigram_nll, verdict
 from symbolic.configs import MusicVAEConfig
+from symbolic.models.baselines import chunks, unigram_nll, verdict
 from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path
 from symbolic.models.lstm_parts import BidirectionalLstmEncoder, CategoricalLstmDecoder, Conductor, small_linear
 

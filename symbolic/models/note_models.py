@@ -1,6 +1,6 @@
 """The three note models of VRASH (Tikhonov & Yamshchikov, 2017) in one module: LM, VAE and VRASH.
 
-A note is (pitch class 0-11 or 12 = rest, octave 0-10, duration class, GM program), as `symbolic.converters.notes`
+A note is (pitch class 0-11 or 12 = rest, octave 0-10, duration class, GM program), as `symbolic.data.converters.notes`
 writes it. The model reads a note as the concatenation of its four fields' embeddings and predicts the first three
 with one categorical head each; the reconstruction loss is the sum of the three cross-entropies over the window.
 
@@ -24,9 +24,9 @@ from torch import Tensor, nn
 
 from engine.errors import UserError
 from engine.step import StepOutput
-from symbolic.baselines import unigram_nll, verdict
 from symbolic.configs.note_model import NoteModelConfig
-from symbolic.converters.notes import REST, NoteTokenConverter
+from symbolic.data.converters.notes import REST, NoteTokenConverter
+from symbolic.models.baselines import unigram_nll, verdict
 from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path
 from symbolic.models.lstm_parts import (BidirectionalLstmEncoder, InitialState, LstmState, StackedLstm,
                                         sample_categorical, small_linear)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from engine.errors import UserError
-from symbolic.attributes import (average_interval, c_diatonic, compute_vectors, note_density,
-                                 syncopation_8th, syncopation_16th)
+from symbolic.studies.attributes import (ATTRIBUTES, average_interval, c_diatonic, compute_vectors, note_density,
+                                         syncopation_8th, syncopation_16th)
 
 HOLD, OFF = 0, 1
 
@@ -37,6 +37,10 @@ SILENCE = window({})
 def test_measures_of_a_hand_made_melody(measure, expected):
     assert measure(MELODY, 4)[0] == pytest.approx(expected)
     assert measure(SILENCE, 4)[0] == 0.0
+
+
+def test_each_attribute_is_measured_by_its_namesake():  # the names live in symbolic.defaults for the CLI
+    assert all(name == measure.__name__ for name, measure in ATTRIBUTES.items())
 
 
 def test_measures_are_per_window_and_use_the_grid():

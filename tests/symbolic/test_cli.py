@@ -15,6 +15,7 @@ from engine.checkpoint import load_checkpoint
 from engine.lock import exclusive_lock
 from engine.trainer import TrainConfig
 from symbolic import cli, train
+from symbolic.data import prepare as prepare_module
 from symbolic.models.music_vae import MusicVAE
 from symbolic.trained_model import TrainedModel
 from tests.symbolic.test_music_vae_commands import TINY, examples, midi, run  # noqa: F401 (fixtures)
@@ -36,7 +37,7 @@ def test_ctrl_c_prints_one_line_and_exits_130(command, run, examples, tmp_path, 
     argv, (owner, name) = {
         "train": (train_args(examples, tmp_path / "new", "--num-steps", 5), (MusicVAE, "training_loss")),
         "prepare": (["prepare", "--converter", "melody", "--input", examples, "--output", tmp_path / "prepared",
-                     "--no-progress"], (cli, "prepare")),
+                     "--no-progress"], (prepare_module, "prepare")),
         "sample": (["sample", "--run-dir", run, "--output-dir", tmp_path / "out"], (MusicVAE, "decode")),
         "evaluate": (["evaluate", "--run-dir", run, "--examples-path", examples, "--no-progress"],
                      (MusicVAE, "evaluate")),
@@ -126,13 +127,13 @@ def test_bad_values_are_refused_when_parsed(argv, message, tmp_path, capsys):
 
 
 def test_devices_accepted_when_parsed():
-    parser = cli.build_parser(cli.default_adders(["sample"]))
+    parser = cli.build_parser()
     for device in ("auto", "cpu", "mps", "cuda", "cuda:1"):
         assert parser.parse_args(["sample", "--run-dir", "r", "--output-dir", "o", "--device", device]).device == device
 
 
 def test_every_help_shows_every_default():
-    parser = cli.build_parser(cli.default_adders(["sample"]))
+    parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert set(commands) >= {"prepare", "train", "evaluate", "sample", "interpolate", "reconstruct", "attribute",
                              "compare", "latent-map"}

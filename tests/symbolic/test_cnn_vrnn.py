@@ -11,7 +11,7 @@ from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer
 from symbolic.configs import get_config
 from symbolic.configs.cnn_vrnn import CnnVrnnConfig
-from symbolic.converters import PianorollConverter
+from symbolic.data.converters import PianorollConverter
 from symbolic.models.cnn_vrnn import (UNITS, BarVrnn, CnnVrnn, baselines, build, gaussian_kl_between,
                                       onset_scores, verdicts)
 from symbolic.models.latent import LN2, gaussian_kl

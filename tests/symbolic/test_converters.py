@@ -9,10 +9,11 @@ import pytest
 import symusic
 
 from engine.errors import SourceError, UserError
-from symbolic.converters import (CONVERTERS, DrumsConverter, MelodyConverter, NoteTokenConverter,
-                                 PianorollConverter, TrioConverter, converter_from_spec)
-from symbolic.converters.notes import DURATION_RATIOS, REST
-from symbolic.midi_io import read_score
+from symbolic.data.converters import (CONVERTERS, DrumsConverter, MelodyConverter, NoteTokenConverter,
+                                      PianorollConverter, TrioConverter, converter_from_spec)
+from symbolic.data.converters.notes import DURATION_RATIOS, REST
+from symbolic.data.midi_io import read_score
+from symbolic.defaults import CONVERTER_KINDS
 
 
 def code(pitch: int) -> int:
@@ -249,6 +250,10 @@ def test_note_tokens_decode_plays_the_tokens(score_of, fixture_files):
 
 
 # ------------------------------------------------------------------------------------------------- spec, errors
+def test_the_command_line_knows_every_converter_kind():  # named in symbolic.defaults, which loads no converter
+    assert tuple(CONVERTERS) == CONVERTER_KINDS
+
+
 @pytest.mark.parametrize("kind", sorted(CONVERTERS))
 def test_spec_round_trip(kind):
     converter = converter_from_spec({"kind": kind})

@@ -14,9 +14,11 @@ import torch
 
 from engine.errors import UserError
 from symbolic import cli
-from symbolic.converters import DrumsConverter, MelodyConverter, TrioConverter
-from symbolic.datasets import PreparedDataset, WindowDataset, load_or_prepare, prepare_dataset
-from symbolic.prepare import PREPARED_NAME, SPLIT_FRACTIONS, SPLITS, split_of
+from symbolic.cli import data as cli_data
+from symbolic.data.converters import DrumsConverter, MelodyConverter, TrioConverter
+from symbolic.data.datasets import PreparedDataset, WindowDataset, load_or_prepare, prepare_dataset
+from symbolic.data.prepare import PREPARED_NAME
+from symbolic.data.splits import SPLIT_FRACTIONS, SPLITS, split_of
 
 MELODY = MelodyConverter()
 
@@ -151,7 +153,7 @@ def test_changed_split_assignment_repacks_the_splits(tmp_path, write_midi, score
         write_midi(folder / name, score_of([(0, False, scale(0, 3, pitch=40 + 2 * i))]))
     out = tmp_path / "out"
     with monkeypatch.context() as patch:  # the old assignment: a hash of the path as it is spelled
-        patch.setattr("symbolic.prepare.unicodedata", types.SimpleNamespace(normalize=lambda form, text: text))
+        patch.setattr("symbolic.data.splits.unicodedata", types.SimpleNamespace(normalize=lambda form, text: text))
         old = prepare_dataset(MELODY, folder, out, workers=1, progress=False).result
     new = prepare_dataset(MELODY, folder, out, workers=1, progress=False).result
     for name in SPLITS:  # song i rises from pitch 40 + 2i: its 2 windows start on codes 21 + 2i and 25 + 2i
@@ -252,4 +254,4 @@ def test_cli_errors_are_one_line(midi_dir, tmp_path, monkeypatch, capsys):
 def test_cli_accepts_more_command_modules():
     def add_commands(subparsers):
         subparsers.add_parser("hello").set_defaults(run=lambda args: 7)
-    assert cli.main(["hello"], adders=(cli.add_commands, add_commands)) == 7
+    assert cli.main(["hello"], groups={"data": cli_data.add_commands, "more": add_commands}) == 7

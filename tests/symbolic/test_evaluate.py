@@ -7,13 +7,13 @@ import pytest
 
 import music_composer
 from engine.checkpoint import load_checkpoint
-from symbolic import baselines as baselines_module
-from symbolic import evaluate
-from symbolic.baselines import unigram_nll
 from symbolic.configs import get_config
-from symbolic.datasets import prepare_dataset
-from symbolic.evaluate import baselines, verdicts
-from symbolic.train import EXAMPLE_DATA, EXAMPLE_NUM_STEPS, beta_rate_for, example_hparams
+from symbolic.data.datasets import prepare_dataset
+from symbolic.examples import EXAMPLE_DATA, EXAMPLE_NUM_STEPS, beta_rate_for, example_hparams
+from symbolic.models import baselines as baselines_module
+from symbolic.models.baselines import unigram_nll
+from symbolic.studies import evaluate
+from symbolic.studies.evaluate import baselines, verdicts
 from symbolic.trained_model import TrainedModel
 from tests.symbolic.test_music_vae_commands import examples, run  # noqa: F401 (fixtures)
 

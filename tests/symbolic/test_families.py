@@ -9,10 +9,11 @@ import pytest
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import UserError
-from symbolic.compare import held_out_files, held_out_windows
-from symbolic.datasets import PreparedDataset
-from symbolic.latent_map import neighbour_agreement, pca_2d, sub_folder
-from symbolic.prepare import PrepareResult, split_of
+from symbolic.data.datasets import PreparedDataset
+from symbolic.data.prepare import PrepareResult
+from symbolic.data.splits import split_of
+from symbolic.studies.compare import held_out_files, held_out_windows
+from symbolic.studies.latent_map import neighbour_agreement, pca_2d, sub_folder
 from symbolic.trained_model import TrainedModel
 from tests.symbolic.test_music_vae_commands import examples, midi, run  # noqa: F401 (fixtures)
 

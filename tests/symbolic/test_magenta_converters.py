@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import symusic
 
-from symbolic.converters import DrumsConverter, MelodyConverter, TrioConverter
-from symbolic.converters.drums import DRUM_CLASS_OF_PITCH
-from symbolic.converters.events import clear_leading_offs
-from symbolic.converters.grid import metered_grid, pitched_tracks, track_notes
-from symbolic.converters.melody import melody_spans
+from symbolic.data.converters import DrumsConverter, MelodyConverter, TrioConverter
+from symbolic.data.converters.drums import DRUM_CLASS_OF_PITCH
+from symbolic.data.converters.events import clear_leading_offs
+from symbolic.data.converters.grid import metered_grid, pitched_tracks, track_notes
+from symbolic.data.converters.melody import melody_spans
 
 TPQ = 2400  # every quarter fraction in the cases is a whole number of ticks
 NO_EVENT, NOTE_OFF = -2, -1  # Magenta's melody event values

@@ -7,8 +7,8 @@ import torch
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from symbolic.configs import CONFIGS, MusicVAEConfig, get_config
-from symbolic.models.lstm_parts import CategoricalLstmDecoder
 from symbolic.models.latent import gaussian_kl, slerp
+from symbolic.models.lstm_parts import CategoricalLstmDecoder
 from symbolic.models.music_vae import MusicVAE
 
 MUSIC_VAE_CONFIGS = sorted(name for name, config in CONFIGS.items() if config.family == "music_vae")

@@ -9,11 +9,11 @@ import torch
 
 import music_composer
 from engine.checkpoint import load_checkpoint, save_checkpoint
-from symbolic.datasets import PreparedDataset
-from symbolic.midi_io import find_midi_files
+from symbolic.data.datasets import PreparedDataset
+from symbolic.data.midi_io import find_midi_files
+from symbolic.data.splits import split_of
+from symbolic.examples import EXAMPLE_DATA
 from symbolic.models.music_vae import MusicVAE
-from symbolic.prepare import split_of
-from symbolic.train import EXAMPLE_DATA
 from symbolic.trained_model import TrainedModel
 
 TINY = "z_size=8,enc_rnn_size=[16],dec_rnn_size=[16],batch_size=8"

@@ -9,8 +9,8 @@ import torch
 
 from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer
-from symbolic.converters.notes import REST, NoteTokenConverter
 from symbolic.configs.note_model import MODES, NoteModelConfig
+from symbolic.data.converters.notes import REST, NoteTokenConverter
 from symbolic.models.note_models import HEAD_DEPTHS, HEADS, NoteModel
 
 LATENT_MODES = ("vae", "vrash")

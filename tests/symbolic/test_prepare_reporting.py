@@ -9,10 +9,10 @@ import pytest
 
 from engine.errors import UserError
 from symbolic import cli
-from symbolic import prepare as prepare_module
-from symbolic.converters import MelodyConverter
-from symbolic.datasets import load_or_prepare, prepare_dataset
-from symbolic.prepare import MAX_NAMED, PREPARED_NAME, cache_params
+from symbolic.data import prepare as prepare_module
+from symbolic.data.converters import MelodyConverter
+from symbolic.data.datasets import load_or_prepare, prepare_dataset
+from symbolic.data.prepare import MAX_NAMED, PREPARED_NAME, cache_params
 
 MELODY = MelodyConverter()
 CHUNK_PAST_END = b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x10\x00"  # track longer than the file

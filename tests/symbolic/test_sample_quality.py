@@ -1,4 +1,5 @@
-"""symbolic.sample_quality: features by hand, overlap near 1 for a set against itself and low for shifted pitches."""
+"""symbolic.studies.sample_quality: features by hand, overlap near 1 for a set against itself and low for shifted
+pitches."""
 import numpy as np
 import pretty_midi
 import pytest
@@ -6,9 +7,9 @@ import symusic
 
 from tests.symbolic.conftest import FIXTURES
 
-from symbolic.converters import converter_from_spec
-from symbolic.converters.base import seconds_per_step
-from symbolic.sample_quality import compare, features, overlap
+from symbolic.data.converters import converter_from_spec
+from symbolic.data.converters.base import seconds_per_step
+from symbolic.studies.sample_quality import compare, features, overlap
 
 
 def _midi(pitches: list[int], step: float = 0.25) -> pretty_midi.PrettyMIDI:

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import music_composer
-from symbolic.converters import MelodyConverter, NoteTokenConverter, PianorollConverter
-from symbolic.midi_io import read_score
+from symbolic.data.converters import MelodyConverter, NoteTokenConverter, PianorollConverter
+from symbolic.data.midi_io import read_score
+from symbolic.studies.variations import make_variations, onset_f1, pitch_class_distance, song_windows, stitch
 from symbolic.trained_model import TrainedModel
-from symbolic.variations import make_variations, onset_f1, pitch_class_distance, song_windows, stitch
 
 CNN_VRNN = ("data.slice_bars=4,data.pitch_range=[48,83],cnn_channels=[4,8],bar_size=32,z_size=16,enc_rnn_size=32,"
             "dec_rnn_size=128,batch_size=8,learning_rate=1e-2,free_bits=16,max_beta=0.1,beta_rate=0.99")

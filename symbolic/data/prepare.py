@@ -5,7 +5,7 @@ reconciled against the input folder on every run), ``splits/{train,validation,te
 in one memory-mappable array, rebuilt atomically only when the assignment of files to splits changes) and
 ``prepared.json`` (the converter spec and cache parameters, window counts, conversion counters, the reason every
 skipped file was skipped and which of them could not be read). A file goes to a split by a hash of its relative
-path (Unicode NFC, forward slashes), so the windows of one song never straddle splits. Files that cannot be read
+path (symbolic.data.splits), so the windows of one song never straddle splits. Files that cannot be read
 (corrupt, not MIDI) are named in the summary; files skipped for their content (meter, too short, ...) are counted.
 This module never imports torch.
 """
@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import sys
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,11 @@ import numpy as np
 from engine.atomic import atomic_path, write_json
 from engine.cache import Entry, ReconcileReport, SourceCache, params_digest
 from engine.errors import UserError
-from symbolic.converters import Converter, converter_from_spec
-from symbolic.midi_io import find_midi_files, load_score
+from symbolic.data.converters import Converter, converter_from_spec
+from symbolic.data.midi_io import find_midi_files, load_score
+from symbolic.data.splits import SPLITS, split_of
 
 FORMAT_VERSION = 2  # bump when the cached items' layout changes (2: content skips are items), rebuilding every one
-SPLITS = ("train", "validation", "test")
-SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 MIN_FILES_FOR_HELD_OUT = 10  # below this many usable files every file trains; validation and test stay empty
 MAX_NAMED = 20  # unreadable files named in the summary; the rest are counted (all are in prepared.json)
 PREPARED_NAME = "prepared.json"
@@ -58,18 +56,6 @@ def process_file(path: Path, params: dict) -> tuple[dict[str, np.ndarray], dict[
     if result.reason:
         meta["skip"] = result.reason
     return {"windows": result.windows}, meta
-
-
-def split_of(rel: str) -> str:
-    """The split of a file, from a hash of its relative path (stable across runs, machines and additions).
-
-    The path is normalised first (Unicode NFC, forward slashes), so a copy whose names another system spelled
-    differently (macOS writes NFD) splits alike; ASCII and NFC names hash exactly as they always did.
-    """
-    key = unicodedata.normalize("NFC", rel).replace("\\", "/")
-    u = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2 ** 64
-    bounds = np.cumsum(SPLIT_FRACTIONS)
-    return SPLITS[min(int(np.searchsorted(bounds, u, side="right")), len(SPLITS) - 1)]
 
 
 def reason_key(reason: str) -> str:

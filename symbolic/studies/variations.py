@@ -22,11 +22,11 @@ import symusic
 import torch
 
 from engine.errors import UserError
-from symbolic.converters import Converter, NoteTokenConverter, PianorollConverter
-from symbolic.converters.base import seconds_per_step
-from symbolic.converters.grid import build_grid
-from symbolic.converters.notes import DURATION_RATIOS
-from symbolic.midi_io import read_score
+from symbolic.data.converters import Converter, NoteTokenConverter, PianorollConverter
+from symbolic.data.converters.base import seconds_per_step
+from symbolic.data.converters.grid import build_grid
+from symbolic.data.converters.notes import DURATION_RATIOS
+from symbolic.data.midi_io import read_score
 from symbolic.trained_model import TrainedModel, check_temperature
 
 GRID_SECONDS = seconds_per_step(4)  # onsets are compared on a 16th-note grid at the decode tempo
@@ -38,6 +38,12 @@ class Distance:
 
     onset_f1: float
     pitch_class_distance: float
+
+    @staticmethod
+    def mean(distances: list[Distance]) -> Distance:
+        """The mean of each measure over ``distances``."""
+        return Distance(sum(d.onset_f1 for d in distances) / len(distances),
+                        sum(d.pitch_class_distance for d in distances) / len(distances))
 
 
 @dataclass

@@ -25,9 +25,9 @@ import numpy as np
 import pretty_midi
 import symusic
 
-from symbolic.converters.base import DECODE_VELOCITY, ConversionResult, Converter, new_midi
-from symbolic.converters.events import monophonic, unique_windows
-from symbolic.converters.grid import TrackNotes, pitched_tracks, track_notes
+from symbolic.data.converters.base import DECODE_VELOCITY, ConversionResult, Converter, new_midi
+from symbolic.data.converters.events import monophonic, unique_windows
+from symbolic.data.converters.grid import TrackNotes, pitched_tracks, track_notes
 
 DURATION_RATIOS = (1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 4, 1, 4 / 3, 3 / 2, 2, 3, 4, 6, 8)
 LOG_RATIOS = np.log2(DURATION_RATIOS)

@@ -26,12 +26,12 @@ import numpy as np
 from engine.atomic import atomic_path
 from engine.errors import UserError
 from symbolic.configs import ModelConfig, get_config
-from symbolic.converters import converter_from_spec
-from symbolic.datasets import load_or_prepare
-from symbolic.evaluate import baselines, evaluate_model, sample_quality
-from symbolic.families import family_of
-from symbolic.prepare import PrepareResult
+from symbolic.data.converters import converter_from_spec
+from symbolic.data.datasets import load_or_prepare
+from symbolic.data.prepare import PrepareResult
+from symbolic.models.families import family_of
 from symbolic.render import counted
+from symbolic.studies.evaluate import baselines, evaluate_model, sample_quality
 from symbolic.train import train
 from symbolic.trained_model import PREPARED_DIR, TrainedModel
 

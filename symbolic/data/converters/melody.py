@@ -21,12 +21,12 @@ import numpy as np
 import pretty_midi
 import symusic
 
-from symbolic.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, FourFourWindows, new_midi,
-                                      seconds_per_step)
-from symbolic.converters.events import (MELODY_DEPTH, MELODY_HOLD, MELODY_MAX_PITCH, MELODY_MIN_PITCH, MELODY_OFF,
-                                        clear_leading_offs, gap_breaks, melody_events, monophonic, span_bars,
-                                        take_windows, unique_windows, window_starts)
-from symbolic.converters.grid import Grid, TrackNotes, meter_reason, metered_grid, pitched_tracks, track_notes
+from symbolic.data.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, FourFourWindows, new_midi,
+                                           seconds_per_step)
+from symbolic.data.converters.events import (MELODY_DEPTH, MELODY_HOLD, MELODY_MAX_PITCH, MELODY_MIN_PITCH, MELODY_OFF,
+                                             clear_leading_offs, gap_breaks, melody_events, monophonic, span_bars,
+                                             take_windows, unique_windows, window_starts)
+from symbolic.data.converters.grid import Grid, TrackNotes, meter_reason, metered_grid, pitched_tracks, track_notes
 
 
 def melody_line(grid: Grid, track: TrackNotes, stats: Counter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,16 +1,16 @@
 """Held-out metrics of a trained model of any family, beside the trivial baselines of its family.
 
 Each family's model reports its own metrics (``model.evaluate``) and its family its baselines and verdicts
-(``symbolic.families``). For MusicVAE, as the paper reports them: teacher-forced ``accuracy`` (each step given the
-true previous token, z drawn from the posterior) and ``sampled_accuracy`` (the model decodes freely from the
+(``symbolic.models.families``). For MusicVAE, as the paper reports them: teacher-forced ``accuracy`` (each step given
+the true previous token, z drawn from the posterior) and ``sampled_accuracy`` (the model decodes freely from the
 posterior mean, each step fed its own previous output), both the fraction of steps whose token matches the data,
 overall and per bar; ``r_loss`` (nats per sequence), ``kl_bits`` and ``elbo`` (nats per sequence). Beside them the
 trivial baselines a model must beat to have learned anything: ``always_hold_accuracy`` (predict "no event" at every
 step: hold for melodies, no hit for drums) and ``unigram_nll`` (nats per sequence of each track's token frequencies
 in the training files, to compare with ``-elbo``). With ``samples``, prior samples (of any family) are compared with
-the split's windows by ``symbolic.sample_quality``: all of them, or a seeded draw of ``max(samples, REAL_WINDOWS)``
-when the split has more. A split is memory-mapped and the baselines stream it in chunks (exact counts), so
-memory does not grow with the dataset.
+the split's windows by ``symbolic.studies.sample_quality``: all of them, or a seeded draw of
+``max(samples, REAL_WINDOWS)`` when the split has more. A split is memory-mapped and the baselines stream it in
+chunks (exact counts), so memory does not grow with the dataset.
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from engine.errors import UserError
 from symbolic.configs import ModelConfig
-from symbolic.families import family_of
-from symbolic.sample_quality import compare
-from symbolic.trained_model import DEFAULT_TEMPERATURE, TrainedModel, check_temperature
+from symbolic.defaults import DEFAULT_TEMPERATURE, EVAL_BATCH_SIZE
+from symbolic.models.families import family_of
+from symbolic.studies.sample_quality import compare
+from symbolic.trained_model import TrainedModel, check_temperature
 
-EVAL_BATCH_SIZE = 256
 REAL_WINDOWS = 2000  # real windows decoded to compare samples with, at most (or as many as the samples)
 
 
@@ -73,8 +73,9 @@ def validation_verdicts(rows: list[dict[str, Any]], train_windows: np.ndarray, v
 
 def sample_quality(model: TrainedModel, windows: np.ndarray, n: int, temperature: float = DEFAULT_TEMPERATURE,
                    seed: int = 0) -> dict[str, Any]:
-    """``symbolic.sample_quality.compare`` of n prior samples with the real ``windows`` (decoded the same way): every
-    one, or ``max(n, REAL_WINDOWS)`` of them drawn with ``seed`` when there are more (decoding is what costs)."""
+    """``symbolic.studies.sample_quality.compare`` of n prior samples with the real ``windows`` (decoded the same
+    way): every one, or ``max(n, REAL_WINDOWS)`` of them drawn with ``seed`` when there are more (decoding is what
+    costs)."""
     if len(windows) < 4:
         raise UserError(f"comparing samples needs at least 4 real windows in the split, got {len(windows)}")
     torch.manual_seed(seed)

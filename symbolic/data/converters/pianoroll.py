@@ -18,9 +18,9 @@ import numpy as np
 import pretty_midi
 import symusic
 
-from symbolic.converters.base import ConversionResult, Converter, new_midi, seconds_per_step
-from symbolic.converters.events import take_windows, unique_windows
-from symbolic.converters.grid import Grid, meter_reason, metered_grid, pitched_tracks, track_notes
+from symbolic.data.converters.base import ConversionResult, Converter, new_midi, seconds_per_step
+from symbolic.data.converters.events import take_windows, unique_windows
+from symbolic.data.converters.grid import Grid, meter_reason, metered_grid, pitched_tracks, track_notes
 
 ONSET, SOUNDING = 0, 1
 # Decoded velocities by the metrical position of the onset: on the downbeat, on another beat, between beats.

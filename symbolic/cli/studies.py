@@ -1,4 +1,4 @@
-"""The commands of `music-composer midi` that study models rather than use them: compare, latent-map."""
+"""`music-composer midi compare` and `latent-map`: studies of models (symbolic.studies) rather than uses of them."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +6,10 @@ from pathlib import Path
 
 from engine.arguments import positive_int, seed_value
 from engine.paths import check_writable_folder
-from symbolic.cli import add_compute_options, temperature
-from symbolic.compare import compare, write_outputs
+from symbolic.cli.common import add_compute_options, temperature
 from symbolic.configs import list_configs
-from symbolic.latent_map import METHODS, latent_map
-from symbolic.trained_model import EXAMPLE_SPLITS, TrainedModel
+from symbolic.data.splits import EXAMPLE_SPLITS
+from symbolic.defaults import LATENT_MAP_METHODS
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +48,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--examples-path", required=True, type=Path, metavar="DIR",
                    help="folder of MIDI files (its sub-folders are the colours) or prepared dataset")
     p.add_argument("--png", required=True, type=Path, metavar="FILE.png")
-    p.add_argument("--method", choices=METHODS, default="auto", help="auto: tsne with scikit-learn, else pca")
+    p.add_argument("--method", choices=LATENT_MAP_METHODS, default="auto",
+                   help="auto: tsne with scikit-learn, else pca")
     p.add_argument("--split", choices=EXAMPLE_SPLITS, default="all", help="files to map")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of t-SNE and of the subset of large folders")
     add_compute_options(p)
@@ -59,6 +59,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`midi compare`: the table on stdout, its three files listed after it."""
+    from symbolic.studies.compare import compare, write_outputs
     check_writable_folder(args.run_dir, "--run-dir")
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
     comparison = compare(names, args.examples_path, args.run_dir, args.num_steps, args.hparams, args.metric,
@@ -70,6 +71,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_latent_map(args: argparse.Namespace) -> int:
     """`midi latent-map`: the PNG and a one-line summary."""
+    from symbolic.studies.latent_map import latent_map
+    from symbolic.trained_model import TrainedModel
     check_writable_folder(args.png.parent, "--png folder")
     result = latent_map(TrainedModel(args.run_dir, args.device), args.examples_path, args.png, args.method,
                         args.split, args.seed, progress=not args.no_progress)

@@ -21,11 +21,11 @@ import numpy as np
 import pretty_midi
 import symusic
 
-from symbolic.converters.base import ConversionResult, Converter, FourFourWindows, new_midi
-from symbolic.converters.drums import DRUM_DEPTH, decode_drums, drum_events, drum_line
-from symbolic.converters.events import MELODY_DEPTH, melody_events, take_windows, unique_windows
-from symbolic.converters.grid import Grid, TrackNotes, metered_grid, sounding_tracks, track_notes
-from symbolic.converters.melody import decode_melody, melody_line
+from symbolic.data.converters.base import ConversionResult, Converter, FourFourWindows, new_midi
+from symbolic.data.converters.drums import DRUM_DEPTH, decode_drums, drum_events, drum_line
+from symbolic.data.converters.events import MELODY_DEPTH, melody_events, take_windows, unique_windows
+from symbolic.data.converters.grid import Grid, TrackNotes, metered_grid, sounding_tracks, track_notes
+from symbolic.data.converters.melody import decode_melody, melody_line
 
 MELODY_PROGRAMS = range(0, 32)
 BASS_PROGRAMS = range(32, 40)

@@ -17,9 +17,9 @@ import numpy as np
 
 from engine.atomic import atomic_path
 from engine.errors import UserError
+from symbolic.defaults import LATENT_MAP_METHODS
 from symbolic.trained_model import TrainedModel
 
-METHODS = ("auto", "pca", "tsne")
 MAX_POINTS = 5000  # windows drawn at most (a random subset beyond): t-SNE and the neighbour count stay quick
 NEIGHBOURS = 5
 TOP_LEVEL = "(top level)"
@@ -77,8 +77,8 @@ def latent_map(model: TrainedModel, examples_path: str | os.PathLike, png: str |
                method: str = "auto", split: str = "all", seed: int = 0, progress: bool = True) -> LatentMap:
     """Encode the windows of ``examples_path`` and draw their posterior means in 2-D into ``png``."""
     model.require("encode", "latent-map")
-    if method not in METHODS:
-        raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in LATENT_MAP_METHODS:
+        raise UserError(f"unknown method {method!r}; choose one of {', '.join(LATENT_MAP_METHODS)}")
     has_sklearn = importlib.util.find_spec("sklearn") is not None
     if method == "tsne" and not has_sklearn:
         raise UserError("t-SNE needs scikit-learn (pip install scikit-learn); use --method pca")

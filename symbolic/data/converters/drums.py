@@ -17,10 +17,10 @@ import numpy as np
 import pretty_midi
 import symusic
 
-from symbolic.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, FourFourWindows, new_midi,
-                                     seconds_per_step)
-from symbolic.converters.events import gap_breaks, span_bars, take_windows, unique_windows, window_starts
-from symbolic.converters.grid import Grid, TrackNotes, meter_reason, metered_grid, sounding_tracks, track_notes
+from symbolic.data.converters.base import (DECODE_VELOCITY, ConversionResult, Converter, FourFourWindows, new_midi,
+                                           seconds_per_step)
+from symbolic.data.converters.events import gap_breaks, span_bars, take_windows, unique_windows, window_starts
+from symbolic.data.converters.grid import Grid, TrackNotes, meter_reason, metered_grid, sounding_tracks, track_notes
 
 # Magenta's drums_encoder_decoder.DEFAULT_DRUM_TYPE_PITCHES since April 2019 ("Correct a few bad MIDI drum
 # mappings"): 43, GM's High Floor Tom, is a low tom.

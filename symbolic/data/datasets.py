@@ -1,6 +1,6 @@
 """Torch datasets over prepared MIDI windows, for the trainers of the symbolic models.
 
-``prepare_dataset`` converts a folder (see symbolic.prepare); ``load_or_prepare`` takes what a training command is
+``prepare_dataset`` converts a folder (see symbolic.data.prepare); ``load_or_prepare`` takes what a training command is
 given, a MIDI folder (prepared on the fly into a cache) or an already prepared folder; ``PreparedDataset.split``
 serves one split as int64 tensors, optionally transposed at random for melody-type tracks.
 """
@@ -15,9 +15,9 @@ import torch
 from torch.utils.data import Dataset
 
 from engine.errors import UserError
-from symbolic.converters import Converter, converter_from_spec
-from symbolic.converters.events import MELODY_DEPTH, MELODY_OFF
-from symbolic.prepare import PREPARED_NAME, PrepareResult, cache_params, open_prepared, prepare
+from symbolic.data.converters import Converter, converter_from_spec
+from symbolic.data.converters.events import MELODY_DEPTH, MELODY_OFF
+from symbolic.data.prepare import PREPARED_NAME, PrepareResult, cache_params, open_prepared, prepare
 
 FIRST_PITCH_CODE = MELODY_OFF + 1
 

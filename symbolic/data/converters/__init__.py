@@ -5,12 +5,12 @@ import dataclasses
 from typing import Any
 
 from engine.errors import UserError
-from symbolic.converters.base import ConversionResult, Converter
-from symbolic.converters.drums import DrumsConverter
-from symbolic.converters.melody import MelodyConverter
-from symbolic.converters.notes import NoteTokenConverter
-from symbolic.converters.pianoroll import PianorollConverter
-from symbolic.converters.trio import TrioConverter
+from symbolic.data.converters.base import ConversionResult, Converter
+from symbolic.data.converters.drums import DrumsConverter
+from symbolic.data.converters.melody import MelodyConverter
+from symbolic.data.converters.notes import NoteTokenConverter
+from symbolic.data.converters.pianoroll import PianorollConverter
+from symbolic.data.converters.trio import TrioConverter
 
 CONVERTERS: dict[str, type[Converter]] = {c.name: c for c in (
     MelodyConverter, DrumsConverter, TrioConverter, PianorollConverter, NoteTokenConverter)}

@@ -21,8 +21,9 @@ import torch
 
 from engine.atomic import atomic_path
 from engine.errors import UserError
-from symbolic.converters.events import MELODY_MIN_PITCH, MELODY_OFF
-from symbolic.trained_model import DEFAULT_TEMPERATURE, TrainedModel
+from symbolic.data.converters.events import MELODY_MIN_PITCH, MELODY_OFF
+from symbolic.defaults import ATTRIBUTE_NAMES, DEFAULT_TEMPERATURE
+from symbolic.trained_model import TrainedModel
 
 VECTORS_NAME = "attributes.npz"
 GROUP_FRACTION = 0.25  # the vectors contrast the top and bottom quarter of the windows
@@ -76,8 +77,8 @@ def syncopation_16th(codes: np.ndarray, steps_per_quarter: int) -> np.ndarray:
     return _fraction_of_onsets(codes, step % (steps_per_quarter // 2) == steps_per_quarter // 4)
 
 
-ATTRIBUTES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-    f.__name__: f for f in (note_density, average_interval, c_diatonic, syncopation_8th, syncopation_16th)}
+ATTRIBUTES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = dict(zip(
+    ATTRIBUTE_NAMES, (note_density, average_interval, c_diatonic, syncopation_8th, syncopation_16th)))
 
 
 def melody_codes(windows: np.ndarray, model: TrainedModel) -> np.ndarray:
