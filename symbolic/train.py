@@ -20,7 +20,8 @@ from engine.errors import UserError
 from engine.trainer import TrainConfig, Trainer, run_training, seed_everything
 from symbolic.configs import ModelConfig, get_config, parse_hparams
 from symbolic.data.converters import converter_from_spec
-from symbolic.data.datasets import load_or_prepare
+from symbolic.data.datasets import PreparedDataset
+from symbolic.data.prepare import load_or_prepare
 from symbolic.defaults import DEFAULT_NUM_STEPS
 from symbolic.models.families import build_model
 from symbolic.studies.evaluate import validation_verdicts
@@ -69,8 +70,8 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
     device = distributed.setup(device)  # under torchrun, join the group first: rank 0 alone prepares the data
     main = distributed.is_main_process()
     with distributed.main_process_first():
-        dataset = load_or_prepare(converter_from_spec(config.data), examples_path, run_dir / PREPARED_DIR,
-                                  workers=workers, progress=progress and main)
+        dataset = PreparedDataset(load_or_prepare(converter_from_spec(config.data), examples_path,
+                                                  run_dir / PREPARED_DIR, workers=workers, progress=progress and main))
     if main:
         for line in dataset.result.summary():
             tqdm.write(line)

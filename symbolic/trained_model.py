@@ -25,9 +25,8 @@ from engine.device import select_device
 from engine.errors import UserError
 from symbolic.configs import ModelConfig, config_from_dict
 from symbolic.data.converters import converter_from_spec
-from symbolic.data.datasets import load_or_prepare
 from symbolic.data.midi_io import read_score
-from symbolic.data.prepare import PrepareResult
+from symbolic.data.prepare import PrepareResult, load_or_prepare
 from symbolic.data.splits import EXAMPLE_SPLITS, SPLITS
 from symbolic.defaults import DEFAULT_TEMPERATURE
 from symbolic.models.families import build_model, require
@@ -131,7 +130,7 @@ class TrainedModel:
         """The windows of ``split``, the prepared dataset they come from and the splits they concatenate."""
         if split not in EXAMPLE_SPLITS:
             raise UserError(f"unknown split {split!r}; choose one of {', '.join(EXAMPLE_SPLITS)}")
-        result = load_or_prepare(self.converter, examples_path, self.run_dir / PREPARED_DIR, progress=progress).result
+        result = load_or_prepare(self.converter, examples_path, self.run_dir / PREPARED_DIR, progress=progress)
         names = SPLITS if split == "all" else (split,)
         arrays = [np.load(result.split_path(name), mmap_mode="r") for name in names]
         windows = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)

@@ -1,12 +1,11 @@
 """Torch datasets over prepared MIDI windows, for the trainers of the symbolic models.
 
-``prepare_dataset`` converts a folder (see symbolic.data.prepare); ``load_or_prepare`` takes what a training command is
-given, a MIDI folder (prepared on the fly into a cache) or an already prepared folder; ``PreparedDataset.split``
-serves one split as int64 tensors, optionally transposed at random for melody-type tracks.
+The torch view of what symbolic.data.prepare made (``prepare`` or ``load_or_prepare`` there decide where the windows
+are): ``PreparedDataset.split`` serves one split as int64 tensors, optionally transposed at random for melody-type
+tracks; ``prepare_dataset`` prepares a folder and opens it.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from torch.utils.data import Dataset
 from engine.errors import UserError
 from symbolic.data.converters import Converter, converter_from_spec
 from symbolic.data.converters.events import MELODY_DEPTH, MELODY_OFF
-from symbolic.data.prepare import PREPARED_NAME, PrepareResult, cache_params, open_prepared, prepare
+from symbolic.data.prepare import PrepareResult, open_prepared, prepare
 
 FIRST_PITCH_CODE = MELODY_OFF + 1
 
@@ -92,32 +91,3 @@ def prepare_dataset(converter: Converter, input_dir: str | os.PathLike, output_d
                     workers: int | None = None, progress: bool = True) -> PreparedDataset:
     """Prepare (or bring up to date) ``output_dir`` from the MIDI files under ``input_dir``."""
     return PreparedDataset(prepare(converter, input_dir, output_dir, workers=workers, progress=progress))
-
-
-def load_or_prepare(converter: Converter, examples_path: str | os.PathLike, cache_dir: str | os.PathLike,
-                    workers: int | None = None, progress: bool = True) -> PreparedDataset:
-    """A prepared folder (its converter must match; prepared by an older converter version, it is prepared again
-    from its MIDI folder), or a MIDI folder prepared into ``cache_dir``. UserError when no file gives a window."""
-    examples_path = Path(examples_path)
-    if (examples_path / PREPARED_NAME).exists():
-        dataset = PreparedDataset.open(examples_path)
-        if dataset.result.spec != converter.spec():
-            raise UserError(f"{examples_path} was prepared with {dataset.result.spec}, not {converter.spec()}; "
-                            "prepare it again with this converter or pass the MIDI folder")
-        if dataset.result.params != cache_params(converter):
-            return _prepare_again(converter, dataset.result, workers, progress)
-        dataset.result.check_usable()
-        return dataset
-    key = hashlib.blake2b(f"{examples_path.resolve()}|{sorted(converter.spec().items())}".encode(),
-                          digest_size=6).hexdigest()
-    return prepare_dataset(converter, examples_path, Path(cache_dir) / f"{converter.name}-{key}", workers, progress)
-
-
-def _prepare_again(converter: Converter, stale: PrepareResult, workers: int | None,
-                   progress: bool) -> PreparedDataset:
-    """A folder prepared by an older converter or format, rebuilt in place from the MIDI folder it came from."""
-    if stale.input_dir is None or not stale.input_dir.is_dir():
-        raise UserError(f"{stale.output_dir} was prepared by an older version of the {converter.name} converter "
-                        f"and its MIDI folder {stale.input_dir or '(not recorded)'} is gone; run `music-composer "
-                        f"midi prepare --input MIDI_FOLDER --output {stale.output_dir}` again")
-    return prepare_dataset(converter, stale.input_dir, stale.output_dir, workers, progress)

@@ -248,3 +248,33 @@ def _previous_fingerprint(output_dir: Path) -> str | None:
         return json.loads((output_dir / PREPARED_NAME).read_text()).get("fingerprint")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def load_or_prepare(converter: Converter, examples_path: str | os.PathLike, cache_dir: str | os.PathLike,
+                    workers: int | None = None, progress: bool = True) -> PrepareResult:
+    """What a command is given as examples, prepared: a prepared folder (its converter must match; prepared by an
+    older converter version, it is prepared again from its MIDI folder), or a MIDI folder prepared into a folder of
+    ``cache_dir`` named by its path and converter. UserError when no file gives a window."""
+    examples_path = Path(examples_path)
+    if (examples_path / PREPARED_NAME).exists():
+        result = open_prepared(examples_path)
+        if result.spec != converter.spec():
+            raise UserError(f"{examples_path} was prepared with {result.spec}, not {converter.spec()}; "
+                            "prepare it again with this converter or pass the MIDI folder")
+        if result.params != cache_params(converter):
+            return _prepare_again(converter, result, workers, progress)
+        result.check_usable()
+        return result
+    key = hashlib.blake2b(f"{examples_path.resolve()}|{sorted(converter.spec().items())}".encode(),
+                          digest_size=6).hexdigest()
+    return prepare(converter, examples_path, Path(cache_dir) / f"{converter.name}-{key}", workers, progress)
+
+
+def _prepare_again(converter: Converter, stale: PrepareResult, workers: int | None,
+                   progress: bool) -> PrepareResult:
+    """A folder prepared by an older converter or format, rebuilt in place from the MIDI folder it came from."""
+    if stale.input_dir is None or not stale.input_dir.is_dir():
+        raise UserError(f"{stale.output_dir} was prepared by an older version of the {converter.name} converter "
+                        f"and its MIDI folder {stale.input_dir or '(not recorded)'} is gone; run `music-composer "
+                        f"midi prepare --input MIDI_FOLDER --output {stale.output_dir}` again")
+    return prepare(converter, stale.input_dir, stale.output_dir, workers, progress)

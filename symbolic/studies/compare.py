@@ -27,8 +27,7 @@ from engine.atomic import atomic_path
 from engine.errors import UserError
 from symbolic.configs import ModelConfig, get_config
 from symbolic.data.converters import converter_from_spec
-from symbolic.data.datasets import load_or_prepare
-from symbolic.data.prepare import PrepareResult
+from symbolic.data.prepare import PrepareResult, load_or_prepare
 from symbolic.models.families import family_of
 from symbolic.render import counted
 from symbolic.studies.evaluate import baselines, evaluate_model, sample_quality
@@ -172,7 +171,7 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
         key = _spec_key(config)
         if key not in datasets:
             datasets[key] = load_or_prepare(converter_from_spec(config.data), examples_path, run_dir / PREPARED_DIR,
-                                            progress=progress).result
+                                            progress=progress)
     files = held_out_files(list(datasets.values()), examples_path)
     windows = {key: held_out_windows(dataset, files) for key, dataset in datasets.items()}
     groups: dict[tuple[str, str], Group] = {}  # (converter spec, family) -> its group, in order of first row

@@ -16,8 +16,8 @@ from engine.errors import UserError
 from symbolic import cli
 from symbolic.cli import data as cli_data
 from symbolic.data.converters import DrumsConverter, MelodyConverter, TrioConverter
-from symbolic.data.datasets import PreparedDataset, WindowDataset, load_or_prepare, prepare_dataset
-from symbolic.data.prepare import PREPARED_NAME
+from symbolic.data.datasets import PreparedDataset, WindowDataset, prepare_dataset
+from symbolic.data.prepare import PREPARED_NAME, load_or_prepare
 from symbolic.data.splits import SPLIT_FRACTIONS, SPLITS, split_of
 
 MELODY = MelodyConverter()
@@ -204,12 +204,12 @@ def test_transposition_refused_without_melody_tracks(tmp_path, write_midi, score
 
 def test_load_or_prepare_takes_midi_or_prepared_folders(midi_dir, tmp_path):
     cached = load_or_prepare(MELODY, midi_dir, tmp_path / "cache", workers=1, progress=False)
-    assert cached.result.output_dir.parent == tmp_path / "cache"
-    reopened = load_or_prepare(MELODY, cached.result.output_dir, tmp_path / "unused", workers=1, progress=False)
-    assert reopened.result.windows == cached.result.windows
+    assert cached.output_dir.parent == tmp_path / "cache"
+    reopened = load_or_prepare(MELODY, cached.output_dir, tmp_path / "unused", workers=1, progress=False)
+    assert reopened.windows == cached.windows
     assert not (tmp_path / "unused").exists()
     with pytest.raises(UserError, match="was prepared with"):
-        load_or_prepare(MelodyConverter(slice_bars=4), cached.result.output_dir, tmp_path / "cache")
+        load_or_prepare(MelodyConverter(slice_bars=4), cached.output_dir, tmp_path / "cache")
     with pytest.raises(UserError, match="no MIDI files"):
         load_or_prepare(MELODY, tmp_path / "cache", tmp_path / "cache2")
     with pytest.raises(UserError, match="not a folder"):

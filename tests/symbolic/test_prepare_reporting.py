@@ -11,8 +11,8 @@ from engine.errors import UserError
 from symbolic import cli
 from symbolic.data import prepare as prepare_module
 from symbolic.data.converters import MelodyConverter
-from symbolic.data.datasets import load_or_prepare, prepare_dataset
-from symbolic.data.prepare import MAX_NAMED, PREPARED_NAME, cache_params
+from symbolic.data.datasets import prepare_dataset
+from symbolic.data.prepare import MAX_NAMED, PREPARED_NAME, cache_params, load_or_prepare
 
 MELODY = MelodyConverter()
 CHUNK_PAST_END = b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x10\x00"  # track longer than the file
@@ -93,11 +93,11 @@ def test_folder_prepared_by_an_older_converter_is_rebuilt(tmp_path, write_midi, 
         prepare_dataset(MELODY, folder, out, workers=1, progress=False)
     assert json.loads((out / PREPARED_NAME).read_text())["params"] == {"format": 1, "converter": MELODY.spec()}
 
-    rebuilt = load_or_prepare(MELODY, out, tmp_path / "unused", workers=1, progress=False).result
+    rebuilt = load_or_prepare(MELODY, out, tmp_path / "unused", workers=1, progress=False)
     assert rebuilt.report.rebuilt_manifest == "preprocessing parameters changed"
     assert rebuilt.report.processed == ["tune.mid"]
     assert json.loads((out / PREPARED_NAME).read_text())["params"] == cache_params(MELODY)
-    again = load_or_prepare(MELODY, out, tmp_path / "unused", workers=1, progress=False).result
+    again = load_or_prepare(MELODY, out, tmp_path / "unused", workers=1, progress=False)
     assert again.report is None  # up to date: opened as it is
 
 
