@@ -27,12 +27,12 @@ class MusicVAEConfig(ModelConfig):
                   "roll_input")
 
     data: dict = field(default_factory=lambda: {"kind": "melody", "slice_bars": 2, "steps_per_quarter": 4})
-    hierarchical: bool = False  # conductor LSTM emitting one embedding per bar, each bar decoded separately
+    hierarchical: bool = False  # a Conductor LSTM emitting one embedding per bar, each bar decoded separately
     z_size: int = 32
     enc_rnn_size: list[int] = field(default_factory=lambda: [256])  # per direction, per layer
     dec_rnn_size: list[int] = field(default_factory=lambda: [512])
     conductor_rnn_size: list[int] = field(default_factory=list)  # hierarchical models only
-    roll_input: bool = False  # encoder reads drum hits as a multi-hot roll instead of a one-hot of 512
+    roll_input: bool = False  # DrumRollEncoder: drum hits read as a multi-hot roll instead of a one-hot of 512
     dropout_keep_prob: float = 1.0  # keep probability of every LSTM layer's input
     free_bits: float = 0.0  # KL bits per sequence left unpenalised
     max_beta: float = 1.0  # final KL weight

@@ -1,13 +1,13 @@
 """MusicVAE (Roberts et al., 2018): a recurrent VAE over fixed-length windows of melody, drums or trios.
 
-Encoder: stacked bidirectional LSTM over the one-hot input; its final forward and backward outputs give the
-posterior N(μ, σ²) with μ = Linear(h), σ = softplus(Linear(h)); the prior is N(0, I).
-
-Decoder, one categorical LSTM per track (for trio: melody, bass, drums), each fed the previous token:
-- flat: started from tanh(Linear(z)), z appended to every input, one segment covering the whole window;
-- hierarchical: a conductor LSTM started from z emits one embedding per bar; each bar is decoded from its
-  embedding (state reset per bar, embedding appended to every input), its first input being the previous
-  bar's last token.
+As Magenta's, the model is an encoder, the latent and a decoder, the classes chosen by the config:
+- encoder: a stacked bidirectional LSTM whose final forward and backward outputs give the posterior N(μ, σ²),
+  μ = Linear(h), σ = softplus(Linear(h)); the prior is N(0, I). `BidirectionalEncoder` reads each track as a
+  one-hot, `DrumRollEncoder` (`roll_input`) as a roll of drum hits.
+- decoder: one `CategoricalDecoder` per track (for trio: melody, bass, drums), each fed the previous token, started
+  from an embedding that is also appended to every input. Flat configs decode the whole window from z; hierarchical
+  ones put a `Conductor` above them: an LSTM started from z emitting one embedding per bar, each bar decoded from
+  its embedding (state reset per bar), its first input being the previous bar's last token.
 
 Loss: summed cross-entropy + β·max(KL − free_bits·ln 2, 0), β and scheduled sampling annealed by step (see
 `symbolic.configs`). Batches are int64 class indices [B, T, n_tracks]. Call `eval()` before inference.
@@ -25,26 +25,194 @@ from engine.step import StepOutput
 from symbolic.configs import MusicVAEConfig
 from symbolic.models.baselines import chunks, unigram_nll, verdict
 from symbolic.models.latent import LN2, gaussian_kl, gaussian_posterior, kl_above_free_bits, posterior_path
-from symbolic.models.lstm_parts import BidirectionalLstmEncoder, CategoricalLstmDecoder, Conductor, small_linear
+from symbolic.models.lstm_parts import (BidirectionalLstmEncoder, InitialState, LstmState, StackedLstm,
+                                        sample_categorical, small_linear)
 
 NO_EVENT = 0  # the class of "nothing new at this step" in every track: hold (melody), no hit (drums)
 
 
+# ------------------------------------------------------------------------------------------------ encoders
+class BidirectionalEncoder(BidirectionalLstmEncoder):
+    """The bidirectional LSTM encoder over class indices [B, T, tracks], each track read as a one-hot."""
+
+    def __init__(self, depths: tuple[int, ...], sizes: list[int], keep_prob: float):
+        super().__init__(sum(self.input_width(depth) for depth in depths), sizes, keep_prob)
+        self.depths = depths
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class indices [B, T, tracks] -> [B, output_size], the tracks' inputs concatenated at every step."""
+        parts = [self.track_input(x[..., k], depth) for k, depth in enumerate(self.depths)]
+        return super().forward(torch.cat(parts, dim=-1))
+
+    @staticmethod
+    def input_width(depth: int) -> int:
+        """Inputs per step of a track of `depth` classes."""
+        return depth
+
+    @staticmethod
+    def track_input(classes: Tensor, depth: int) -> Tensor:
+        """Float inputs [B, T, input_width(depth)] of one track's class indices [B, T]."""
+        return F.one_hot(classes, depth).float()
+
+
+class DrumRollEncoder(BidirectionalEncoder):
+    """Reads each track as a drum roll (Magenta's roll_input): a class is the sum of 2**i over the drums i hit, so
+    n hit bits and a silence bit describe its 2**n combinations."""
+
+    @staticmethod
+    def input_width(depth: int) -> int:
+        return depth.bit_length()
+
+    @staticmethod
+    def track_input(classes: Tensor, depth: int) -> Tensor:
+        bits = (classes[..., None] >> torch.arange(depth.bit_length() - 1, device=classes.device)) & 1
+        return torch.cat([bits, (classes[..., None] == 0).long()], dim=-1).float()
+
+
+# ------------------------------------------------------------------------------------------------ decoders
+class CategoricalDecoder(nn.Module):
+    """One track's decoder: LSTM started from an embedding, which is also appended to every input; softmax out.
+
+    Inputs are one-hot previous tokens (zeros before the first); outputs are logits over the track's classes.
+    """
+
+    def __init__(self, depth: int, embed_size: int, sizes: list[int], keep_prob: float):
+        super().__init__()
+        self.depth = depth
+        self.initial_state = InitialState(embed_size, sizes)
+        self.lstm = StackedLstm(depth + embed_size, sizes, keep_prob)
+        self.output = nn.Linear(sizes[-1], depth)
+
+    def forward(self, inputs: Tensor, embedding: Tensor, sampling_prob: float = 0.0) -> Tensor:
+        """Logits [N, L, depth] for one-hot inputs [N, L, depth] given embeddings [N, E].
+
+        With sampling_prob > 0 (scheduled sampling), each step after the first is fed, with that probability
+        per sequence, a token sampled from the previous step's output instead of the given input.
+        """
+        state = self.initial_state(embedding)
+        if sampling_prob == 0.0:
+            out, _ = self.lstm(self._append(inputs, embedding), state)
+            return self.output(out)
+        logits: list[Tensor] = []
+        token = inputs[:, 0]
+        for t in range(inputs.shape[1]):
+            if t:
+                sampled = F.one_hot(sample_categorical(logits[-1].detach(), 1.0), self.depth).to(inputs.dtype)
+                use_sample = torch.rand(inputs.shape[0], 1, device=inputs.device) < sampling_prob
+                token = torch.where(use_sample, sampled, inputs[:, t])
+            step_logits, state = self.step(token, embedding, state)
+            logits.append(step_logits)
+        return torch.stack(logits, dim=1)
+
+    def step(self, token: Tensor, embedding: Tensor, state: LstmState) -> tuple[Tensor, LstmState]:
+        """One step: previous one-hot token [N, depth] -> logits [N, depth] and the carried state."""
+        out, state = self.lstm(self._append(token.unsqueeze(1), embedding), state)
+        return self.output(out[:, 0]), state
+
+    def sample(self, embedding: Tensor, first: Tensor, length: int, temperature: float) -> Tensor:
+        """Class indices [N, length] decoded from `embedding`, each step fed the previous step's sample.
+
+        `first` [N, depth] is the one-hot input of the first step (zeros, or the previous bar's last token).
+        """
+        state = self.initial_state(embedding)
+        token, tokens = first, []
+        for _ in range(length):
+            logits, state = self.step(token, embedding, state)
+            tokens.append(sample_categorical(logits, temperature))
+            token = F.one_hot(tokens[-1], self.depth).to(first.dtype)
+        return torch.stack(tokens, dim=1)
+
+    @staticmethod
+    def _append(x: Tensor, embedding: Tensor) -> Tensor:
+        """Concatenate embeddings [N, E] to every step of x [N, L, D]."""
+        return torch.cat([x, embedding.unsqueeze(1).expand(-1, x.shape[1], -1).to(x.dtype)], dim=-1)
+
+
+class MultiCategoricalDecoder(nn.ModuleList):
+    """One CategoricalDecoder per track, each decoding a window segment by segment (the whole window, or a bar),
+    every segment from its own embedding."""
+
+    def __init__(self, depths: tuple[int, ...], embed_size: int, sizes: list[int], keep_prob: float):
+        super().__init__(CategoricalDecoder(depth, embed_size, sizes, keep_prob) for depth in depths)
+
+    def forward(self, x: Tensor, embeddings: Tensor, sampling_prob: float = 0.0) -> list[Tensor]:
+        """Per-track logits [B, T, depth] for x [B, T, tracks] fed shifted right (zeros first), given one embedding
+        per segment [B, n_segments, E].
+
+        All segments run as one batch of B·n_segments sequences, since their embeddings do not depend on the
+        decoded notes.
+        """
+        batch, length, _ = x.shape
+        segment = length // embeddings.shape[1]
+        embeddings = embeddings.flatten(0, 1)
+        logits = []
+        for k, decoder in enumerate(self):
+            targets = F.one_hot(x[..., k], decoder.depth).float()
+            inputs = F.pad(targets[:, :-1], (0, 0, 1, 0))
+            out = decoder(inputs.reshape(-1, segment, decoder.depth), embeddings, sampling_prob)
+            logits.append(out.reshape(batch, length, decoder.depth))
+        return logits
+
+    def sample(self, embeddings: Tensor, length: int, temperature: float) -> Tensor:
+        """Sequences [B, length, tracks] (int64) sampled step by step from one embedding per segment [B, n, E];
+        each segment's first input is the previous segment's last token."""
+        segment = length // embeddings.shape[1]
+        tracks = []
+        for decoder in self:
+            first = torch.zeros(embeddings.shape[0], decoder.depth, device=embeddings.device)
+            segments = []
+            for s in range(embeddings.shape[1]):
+                segments.append(decoder.sample(embeddings[:, s], first, segment, temperature))
+                first = F.one_hot(segments[-1][:, -1], decoder.depth).to(first.dtype)
+            tracks.append(torch.cat(segments, dim=1))
+        return torch.stack(tracks, dim=-1)
+
+
+class Conductor(nn.Module):
+    """Top level of the hierarchical decoder: an LSTM started from z emitting one embedding per bar.
+
+    Its inputs are zeros (Magenta's hierdec configs disable autoregression at this level), so all bars'
+    embeddings come from one LSTM call.
+    """
+
+    def __init__(self, z_size: int, sizes: list[int], steps_per_bar: int, keep_prob: float):
+        super().__init__()
+        self.initial_state = InitialState(z_size, sizes)
+        self.lstm = StackedLstm(1, sizes, keep_prob)
+        self.output_size = sizes[-1]
+        self.steps_per_bar = steps_per_bar
+
+    def forward(self, z: Tensor, length: int) -> Tensor:
+        """[B, z_size] -> an embedding for each bar of `length` steps [B, n_bars, output_size]."""
+        embeddings, _ = self.lstm(z.new_zeros(z.shape[0], self.bars(length), 1), self.initial_state(z))
+        return embeddings
+
+    def bars(self, length: int) -> int:
+        """Bars in `length` steps; a ValueError unless they are whole."""
+        if length <= 0 or length % self.steps_per_bar:
+            raise ValueError(f"a hierarchical model needs whole bars of {self.steps_per_bar} steps, "
+                             f"got a length of {length}")
+        return length // self.steps_per_bar
+
+
+# --------------------------------------------------------------------------------------------------- model
 class MusicVAE(nn.Module):
-    """Encoder, optional conductor and per-track decoders built from a MusicVAEConfig."""
+    """The encoder, latent and decoder that a MusicVAEConfig names."""
 
     def __init__(self, config: MusicVAEConfig):
         super().__init__()
         self.config = config
         keep = config.dropout_keep_prob
-        input_size = sum(self._roll_size(d) if config.roll_input else d for d in config.depths)
-        self.encoder = BidirectionalLstmEncoder(input_size, config.enc_rnn_size, keep)
+        encoder = DrumRollEncoder if config.roll_input else BidirectionalEncoder
+        self.encoder = encoder(config.depths, config.enc_rnn_size, keep)
         self.mu = small_linear(self.encoder.output_size, config.z_size)
         self.sigma = small_linear(self.encoder.output_size, config.z_size)
-        self.conductor = Conductor(config.z_size, config.conductor_rnn_size, keep) if config.hierarchical else None
-        embed_size = self.conductor.output_size if self.conductor else config.z_size
-        self.decoders = nn.ModuleList(
-            CategoricalLstmDecoder(depth, embed_size, config.dec_rnn_size, keep) for depth in config.depths)
+        # The hierarchical decoder's two levels are attributes of the model itself: checkpoints name their
+        # parameters conductor.* and decoders.*.
+        self.conductor = (Conductor(config.z_size, config.conductor_rnn_size, config.steps_per_bar, keep)
+                          if config.hierarchical else None)
+        embed_size = self.conductor.output_size if self.conductor is not None else config.z_size
+        self.decoders = MultiCategoricalDecoder(config.depths, embed_size, config.dec_rnn_size, keep)
 
     # --------------------------------------------------------------------------------------- training
     def training_loss(self, batch: Tensor, step: int) -> StepOutput:
@@ -71,41 +239,18 @@ class MusicVAE(nn.Module):
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """z = μ + σ·ε, posterior mean μ and scale σ (Magenta's order), each [B, z_size], of x [B, T, tracks]."""
-        return gaussian_posterior(self.encoder(self._encoder_input(self._check(x))), self.mu, self.sigma)
+        return gaussian_posterior(self.encoder(self._check(x)), self.mu, self.sigma)
 
     def decoder_logits(self, x: Tensor, z: Tensor, sampling_prob: float = 0.0) -> list[Tensor]:
-        """Per-track logits [B, T, depth] for x given z, fed x shifted right (zeros first).
-
-        All bars of a hierarchical model run as one batch of B·bars sequences, since the conductor does not
-        depend on the decoded notes.
-        """
+        """Per-track logits [B, T, depth] for x given z, fed x shifted right (zeros first)."""
         x = self._check(x)
-        batch, length, _ = x.shape
-        segment = self._segment_length(length)
-        embeddings = self._segment_embeddings(z, length // segment).flatten(0, 1)
-        logits = []
-        for k, decoder in enumerate(self.decoders):
-            targets = F.one_hot(x[..., k], decoder.depth).float()
-            inputs = F.pad(targets[:, :-1], (0, 0, 1, 0))
-            out = decoder(inputs.reshape(-1, segment, decoder.depth), embeddings, sampling_prob)
-            logits.append(out.reshape(batch, length, decoder.depth))
-        return logits
+        return self.decoders(x, self._segment_embeddings(z, x.shape[1]), sampling_prob)
 
     # -------------------------------------------------------------------------------------- inference
     @torch.no_grad()
     def decode(self, z: Tensor, length: int, temperature: float = 1.0) -> Tensor:
         """Sequences [B, length, n_tracks] (int64) sampled step by step from z [B, z_size]; temperature 0: argmax."""
-        segment = self._segment_length(length)
-        embeddings = self._segment_embeddings(z, length // segment)
-        tracks = []
-        for decoder in self.decoders:
-            first = z.new_zeros(z.shape[0], decoder.depth)
-            segments = []
-            for s in range(embeddings.shape[1]):
-                segments.append(decoder.sample(embeddings[:, s], first, segment, temperature))
-                first = F.one_hot(segments[-1][:, -1], decoder.depth).to(first.dtype)
-            tracks.append(torch.cat(segments, dim=1))
-        return torch.stack(tracks, dim=-1)
+        return self.decoders.sample(self._segment_embeddings(z, length), length, temperature)
 
     @torch.no_grad()
     def sample(self, n: int, length: int, temperature: float = 1.0) -> Tensor:
@@ -159,37 +304,13 @@ class MusicVAE(nn.Module):
         n_tracks = len(self.config.depths)
         if x.dim() != 3 or x.shape[-1] != n_tracks or x.is_floating_point():
             raise ValueError(f"expected integer class indices [B, T, {n_tracks}], got {x.dtype} {list(x.shape)}")
-        self._segment_length(x.shape[1])
+        if self.conductor is not None:
+            self.conductor.bars(x.shape[1])
         return x.long()
 
-    def _segment_length(self, length: int) -> int:
-        """Steps decoded from one embedding: a bar for hierarchical models, everything for flat ones."""
-        if not self.config.hierarchical:
-            return length
-        if length <= 0 or length % self.config.steps_per_bar:
-            raise ValueError(f"a hierarchical model needs whole bars of {self.config.steps_per_bar} steps, "
-                             f"got a length of {length}")
-        return self.config.steps_per_bar
-
-    def _segment_embeddings(self, z: Tensor, n_segments: int) -> Tensor:
-        """[B, n_segments, embed_size]: the conductor's bar embeddings, or z itself for a flat decoder."""
-        return self.conductor(z, n_segments) if self.conductor else z.unsqueeze(1)
-
-    @staticmethod
-    def _roll_size(depth: int) -> int:
-        """Width of a drum roll for `depth` = 2**n hit combinations: n hit bits and a silence bit."""
-        return depth.bit_length()
-
-    def _encoder_input(self, x: Tensor) -> Tensor:
-        """Float encoder input [B, T, input_size]: the tracks' one-hots (or drum rolls) concatenated."""
-        parts = []
-        for k, depth in enumerate(self.config.depths):
-            if self.config.roll_input:  # class index = sum of 2**i over the drum classes i that are hit
-                bits = (x[..., k, None] >> torch.arange(self._roll_size(depth) - 1, device=x.device)) & 1
-                parts.append(torch.cat([bits, (x[..., k, None] == 0).long()], dim=-1).float())
-            else:
-                parts.append(F.one_hot(x[..., k], depth).float())
-        return torch.cat(parts, dim=-1)
+    def _segment_embeddings(self, z: Tensor, length: int) -> Tensor:
+        """One embedding per decoded segment [B, n_segments, E]: the conductor's per bar, or z for the whole window."""
+        return self.conductor(z, length) if self.conductor is not None else z.unsqueeze(1)
 
     @staticmethod
     def _reconstruction_loss(logits: list[Tensor], x: Tensor) -> Tensor:

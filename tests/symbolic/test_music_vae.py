@@ -8,8 +8,7 @@ import torch
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from symbolic.configs import CONFIGS, MusicVAEConfig, get_config
 from symbolic.models.latent import gaussian_kl, slerp
-from symbolic.models.lstm_parts import CategoricalLstmDecoder
-from symbolic.models.music_vae import MusicVAE
+from symbolic.models.music_vae import CategoricalDecoder, MusicVAE
 
 MUSIC_VAE_CONFIGS = sorted(name for name, config in CONFIGS.items() if config.family == "music_vae")
 
@@ -125,7 +124,7 @@ def test_scheduled_sampling_feeds_samples_only_in_training():
 
 def test_scheduled_sampling_inputs_are_samples_not_targets_or_argmax():
     torch.manual_seed(0)
-    decoder = CategoricalLstmDecoder(depth=90, embed_size=4, sizes=[16], keep_prob=1.0)
+    decoder = CategoricalDecoder(depth=90, embed_size=4, sizes=[16], keep_prob=1.0)
     embedding = torch.randn(8, 4)
     targets = torch.nn.functional.one_hot(torch.randint(0, 90, (8, 12)), 90).float()
     other = torch.cat([targets[:, :1], targets[:, 1:].roll(1, dims=0)], dim=1)  # same first step only
