@@ -1,7 +1,7 @@
 """Wall time of the audio example and of a short MIDI training with torch's default threads (one per core) and with
-the count music-composer chooses, on an idle machine and beside one busy process.
+the count music-composer chooses, on an idle machine and beside one busy process; prints each run and writes JSON.
 
-    python scripts/bench_threads.py --out threads.json [--repeats 1] [--jobs example,midi]
+    python scripts/bench_threads.py [--repeats 1] [--jobs example,midi] [--out FILE]
 
 torch's default is run as `--threads <cores>` (what every command did before it chose), the choice as no flag; each
 pair runs side by side in the same state of the machine. The busy process is a Python loop spinning on one core.
@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ENTRY = [sys.executable, str(ROOT / "music_composer.py")]
+from bench_common import MUSIC_COMPOSER, add_basics, describe_machine, run_timed, write_results
+
 JOBS = {
     "example": ["--example", "--no-progress"],
     "midi": ["midi", "train", "--example", "--config", "vrash-note", "--num-steps", "20", "--run-dir", "run",
@@ -30,25 +30,24 @@ JOBS = {
 def run_job(args: list[str], threads: int | None) -> dict:
     """One run in a fresh folder: wall seconds, exit code and the thread count the command reported."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    command = ENTRY + args + (["--threads", str(threads)] if threads else [])
+    command = MUSIC_COMPOSER + args + (["--threads", str(threads)] if threads else [])
     with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-    chosen = re.search(r"computing with (\d+) thread", done.stderr)
+        done = run_timed(command, cwd=Path(folder), env=env, check=False)
+    chosen = re.search(r"computing with (\d+) thread", done.output)
     if done.returncode:
-        print(done.stderr[-2000:], file=sys.stderr)
-    return {"seconds": round(wall, 2), "rc": done.returncode, "threads": int(chosen.group(1)) if chosen else None}
+        print(done.output[-2000:], file=sys.stderr)
+    return {"seconds": round(done.wall_s, 2), "rc": done.returncode,
+            "threads": int(chosen.group(1)) if chosen else None}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="JSON results")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--jobs", default="example,midi", help=f"comma-separated, of {', '.join(JOBS)}")
-    args = parser.parse_args()
+    add_basics(parser, "threads.json", threads=None)
+    args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0))
-    results = {"machine": {"cpus": cores, "loadavg_before": os.getloadavg()}, "runs": []}
+    results = {"machine": describe_machine("each run records its own"), "runs": []}
     for load in ("idle", "busy"):
         spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
         try:
@@ -64,8 +63,7 @@ def main() -> None:
             if spinner:
                 spinner.kill()
                 spinner.wait()
-    results["machine"]["loadavg_after"] = os.getloadavg()
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":
