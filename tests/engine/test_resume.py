@@ -114,7 +114,16 @@ def test_ctrl_c_mid_epoch_in_a_run_that_saves_at_epoch_ends_only_keeps_the_steps
         assert torch.equal(a, b)
 
 
-def test_ctrl_c_while_a_checkpoint_is_written_finishes_the_write_then_stops(tmp_path, monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler, as in a terminal: a test runner started in the background inherits SIGINT
+    ignored, and a signal sent then would never become a KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_a_checkpoint_is_written_finishes_the_write_then_stops(tmp_path, monkeypatch, ctrl_c_raises):
     """The signal arrives inside torch.save of step 10's checkpoint: the write completes, then KeyboardInterrupt."""
     straight, _, _ = train(tmp_path, "straight", max_steps=13)
     real_save = torch.save
