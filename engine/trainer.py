@@ -1,5 +1,5 @@
 """The one training loop every model uses: device, bf16 autocast, clipping, validation, exact resume, DDP, logs,
-one run per checkpoint at a time.
+one run per checkpoint at a time, the time the steps left will take and a time budget.
 
 A model plugs in by implementing ``training_loss(batch, step) -> StepOutput``; the same method is called under
 ``eval()``/``no_grad`` for validation, so a model reports whatever metrics (baselines included) it wants.
@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from engine import distributed
+from engine.arguments import duration_text
 from engine.averages import WeightAverage
 from engine.checkpoint import ctrl_c_held, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from engine.device import autocast_dtype, select_device, to_device
@@ -32,15 +33,24 @@ from engine.lock import exclusive_lock
 from engine.metrics import MetricSums, evaluate
 from engine.metrics_log import MetricsLogger
 
+# The step time is measured after the warm-up steps (loader start, first allocations) over PACE_STEPS steps or
+# PACE_SECONDS, whichever comes first, and said no later than PACE_LATEST into the run (from its start if need be).
+WARM_UP_STEPS = 2
+PACE_STEPS = 10
+PACE_SECONDS = 20.0
+PACE_LATEST = 60.0
+LONG_RUN = 3600.0  # seconds: an estimate above this also names --max-time
+
 
 @dataclass
 class TrainConfig:
     """How to train; what to train (the model's own hyperparameters) is saved separately in the checkpoint.
 
-    The metrics log gets at most one row per step: every ``log_every`` steps, at each epoch end and at the end of
-    training. A row holds ``step``, ``epoch`` (the 1-based epoch that step belongs to), ``lr`` (the learning rate
-    that step used), ``train/*`` (means over the steps since the previous row) and ``val/*`` when validation ran
-    after that step: every ``val_every`` steps (each epoch end if None) and after the last step.
+    The metrics log gets at most one row per step: every ``log_every`` steps, at each epoch end, at the end of
+    training and where ``max_time`` stops it. A row holds ``step``, ``epoch`` (the 1-based epoch that step belongs
+    to), ``lr`` (the learning rate that step used), ``train/*`` (means over the steps since the previous row) and
+    ``val/*`` when validation ran after that step: every ``val_every`` steps (each epoch end if None) and after the
+    last step.
     """
 
     run_dir: str = "runs/default"
@@ -62,6 +72,7 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = True
     wait: bool = False  # another run holds the checkpoint: wait for it to finish instead of stopping
+    max_time: float | None = None  # seconds of training in this run; then a checkpoint and a normal return
 
     @property
     def checkpoint(self) -> Path:
@@ -121,6 +132,12 @@ def _format(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
+def _rate(seconds_per_step: float) -> str:
+    """1.9 s/step, or for fast steps 120 steps/s."""
+    value, unit = (seconds_per_step, "s/step") if seconds_per_step >= 1 else (1 / seconds_per_step, "steps/s")
+    return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"
+
+
 class Trainer:
     """Fits ``model`` on ``train_data``, validating on ``val_data``; resumes from the checkpoint if one exists.
 
@@ -136,7 +153,12 @@ class Trainer:
 
     From construction until :meth:`fit` ends the trainer locks its checkpoint, so a second run on it stops (or,
     with ``config.wait``, waits); a trainer used without fitting releases it with :meth:`close`.
+
+    A few steps in, the trainer says its step time and what the steps left will take. With ``config.max_time`` it
+    stops once that much time was spent training in this run, saving the steps taken (``stopped_by_time``).
     """
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)  # seconds; tests put a fake clock here
 
     def __init__(self, model: nn.Module, train_data: Dataset, val_data: Dataset | None, config: TrainConfig,
                  hparams: dict[str, Any] | None = None, extra_state: dict[str, Any] | None = None,
@@ -182,6 +204,7 @@ class Trainer:
         self._checked_step = self.step  # the last step after which the loss or the weights were seen finite
         self._updating = False  # inside an optimizer update: the state is half old, half new
         self._step_start_rng, self._step_start = rng_state(), self.step  # the RNG as the next step begins
+        self.stopped_by_time = False  # fit() stopped at the time budget, before the step or epoch budget
 
     def close(self) -> None:
         """Release the run's lock (fit() does this when it ends); safe to call more than once."""
@@ -335,8 +358,8 @@ class Trainer:
         return steps_done or (c.epochs is not None and self.epoch >= c.epochs)
 
     def fit(self) -> list[dict[str, Any]]:
-        """Train until the epoch or step budget is spent; return the logged rows. Releases the run's lock. With
-        ``ema_decay`` the model then holds the averaged weights.
+        """Train until the epoch or step budget (or ``max_time``) is spent; return the logged rows. Releases the run's
+        lock. With ``ema_decay`` the model then holds the averaged weights.
 
         On Ctrl-C the steps taken since the last checkpoint are saved first, then KeyboardInterrupt goes on up.
         """
@@ -357,6 +380,9 @@ class Trainer:
                     tqdm.write(f"checkpoint {c.checkpoint} already holds {self.epoch} epoch(s), {self.step} step(s): "
                                "nothing left to train")
                 return logger.rows
+            self._run_start = (self.clock(), self.step)  # (time, step) this run began at
+            self._pace_start: tuple[float, int] | None = None  # (time, step) the warm-up ended at
+            self._pace_said = False
             val_loader = self._val_loader()
             self.wrapped.train()
             steps_bar = None
@@ -364,7 +390,7 @@ class Trainer:
                 steps_bar = tqdm(total=c.max_steps, initial=self.step, desc="steps", unit="step", file=sys.stderr,
                                  disable=not (c.progress and self.is_main), leave=False)
             try:
-                while not self._done():
+                while not self._done() and not self.stopped_by_time:
                     self._train_epoch(logger, val_loader, steps_bar)
             except KeyboardInterrupt:
                 self._save_on_interrupt()
@@ -389,8 +415,9 @@ class Trainer:
         bar = steps_bar or tqdm(total=batches_done + batches_left, initial=batches_done, unit="batch",
                                 desc=f"epoch {self.epoch + 1}{f'/{c.epochs}' if c.epochs else ''}", file=sys.stderr,
                                 disable=not (c.progress and self.is_main), leave=False)
+        last_step = self._last_step(batches_left)
         window = MetricSums()
-        started = time.monotonic()
+        started = self.clock()
         for batch_number, batch in enumerate(self._loader(self.train_data, indices), 1):
             size = min(c.batch_size, len(indices) - (batch_number - 1) * c.batch_size)
             loss, metrics, count, lr = self._train_step(batch, size * world)
@@ -401,10 +428,79 @@ class Trainer:
                 window = MetricSums()
                 bar.set_postfix(loss=f"{row['train/loss']:.4g}")  # the logged mean: no read of the device per step
             self._step_start_rng, self._step_start = rng_state(), self.step
-            if c.max_steps is not None and self.step >= c.max_steps:
+            if self._done():
+                break
+            now = self.clock()
+            if not self._pace_said:
+                self._say_pace(now, last_step)
+            if c.max_time is not None and self._out_of_time(now, logged=row is not None):
+                self._stop_by_time(logger, window if row is None else None, lr, last_step)
                 break
         if bar is not steps_bar:
             bar.close()
+
+    def _last_step(self, batches_left: int) -> int:
+        """The step the run ends at, unless the time budget stops it; ``batches_left``: this epoch's, from now."""
+        c = self.config
+        ends = [c.max_steps] if c.max_steps is not None else []
+        if c.epochs is not None:
+            ends.append(self.step + batches_left + (c.epochs - self.epoch - 1) * self._steps_per_epoch())
+        return min(ends)
+
+    def _steps_per_epoch(self) -> int:
+        """The optimizer steps of a whole epoch (each DDP rank takes an equal share of the examples)."""
+        return math.ceil(len(self.train_data) // distributed.world_size() / self.config.batch_size)
+
+    def _say_pace(self, now: float, last_step: int) -> None:
+        """Once, a few steps in: the measured step time and what the steps left to ``last_step`` will take."""
+        if self.step - self._run_start[1] == WARM_UP_STEPS:
+            self._pace_start = (now, self.step)
+        since, first = self._pace_start or self._run_start
+        measured = self._pace_start is not None and self.step > first and (
+            self.step - first >= PACE_STEPS or now - since >= PACE_SECONDS)
+        if not (measured or now - self._run_start[0] >= PACE_LATEST):
+            return
+        if not measured:  # a minute went by before the measure was complete: measure from the start
+            since, first = self._run_start
+        self._pace_said = True
+        c = self.config
+        per_step = max(now - since, 1e-6) / (self.step - first)  # a coarse clock may have seen no time pass
+        left = last_step - self.step
+        takes = left * per_step
+        plan = (f" of {c.max_steps:,}" if last_step == c.max_steps
+                else f" ({c.epochs} epochs of {self._steps_per_epoch():,} batches)")
+        place = {"cpu": "this CPU", "cuda": "this GPU", "mps": "this GPU"}.get(self.device.type, str(self.device))
+        advice = ""
+        if c.max_time is not None:
+            if takes > c.max_time - (now - self._run_start[0]):
+                advice = f"; --max-time stops it after {duration_text(c.max_time)}"
+        elif takes > LONG_RUN:
+            advice = "; --max-time (e.g. 1h) stops it at a time budget with a checkpoint, and the same command resumes"
+        if self.is_main:
+            tqdm.write(f"{left:,} steps left{plan} at {_rate(per_step)}: about {duration_text(takes)} on {place}"
+                       + advice)
+
+    def _out_of_time(self, now: float, logged: bool) -> bool:
+        """Whether ``max_time`` was spent training in this run. DDP ranks decide together, at the steps that log a
+        row (their means already wait for every rank), so that all stop at the same step."""
+        over = now - self._run_start[0] >= self.config.max_time
+        if not distributed.is_initialized():
+            return over
+        return logged and not distributed.all_ranks_ok(not over)
+
+    def _stop_by_time(self, logger: MetricsLogger, window: MetricSums | None, lr: float, last_step: int) -> None:
+        """Keep the steps taken as Ctrl-C does (a checkpoint between steps, exact resume) and the row of the steps
+        since the last one (``window``, None when this step logged one)."""
+        row = self._train_row(window, lr) if window is not None else None
+        if self.step != self._saved_step:
+            self.save()
+        if row is not None:
+            logger.log(row, console=None)
+        logger.sync()
+        self.stopped_by_time = True
+        if self.is_main:
+            tqdm.write(f"stopped at the time budget (--max-time {duration_text(self.config.max_time)}) at step "
+                       f"{self.step:,} of {last_step:,}; the same command resumes")
 
     def _finish_epoch(self) -> None:
         self.epoch += 1
@@ -445,7 +541,7 @@ class Trainer:
             if due.epoch_ends:
                 label = f"epoch {row['epoch']}{f'/{c.epochs}' if c.epochs else ''}"
             metrics = _format({k: v for k, v in row.items() if "/" in k})
-            return f"{label}  {metrics}  ({time.monotonic() - started:.1f} s)"
+            return f"{label}  {metrics}  ({self.clock() - started:.1f} s)"
         if due.validation:
             return f"step {self.step}  {_format({k: v for k, v in row.items() if k.startswith('val/')})}"
         return None

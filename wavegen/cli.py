@@ -13,8 +13,8 @@ from pathlib import Path
 from collections.abc import Callable, Collection, Mapping
 from typing import NoReturn
 
-from engine.arguments import (device_name, fraction, non_negative_int, number, positive_float, positive_int,
-                              seed_value)
+from engine.arguments import (device_name, duration, fraction, non_negative_int, number, positive_float,
+                              positive_int, seed_value)
 from engine.errors import UserError
 from wavegen.framer import FEATURES, FRAMERS, usable_cpus
 from wavegen.pipeline import run
@@ -156,6 +156,9 @@ def build_parser() -> Parser:
                        help="total epochs (a resumed run trains only the missing ones); 0: no training, generate "
                             "from the saved checkpoint, seeded from the training windows it records "
                             "(default: %(default)s)")
+    train.add_argument("--max-time", type=duration, metavar="DURATION",
+                       help="stop training after this long (90, 90s, 15m, 1.5h, 2d) with a checkpoint, as Ctrl-C "
+                            "does, then generate and score as usual; the same command resumes (default: no limit)")
     train.add_argument("-b", "--batch-size", type=positive_int, default=Settings.batch_size,
                        help="windows per training batch (default: %(default)s)")
     train.add_argument("--learning-rate", "--lr", type=positive_float, default=Settings.learning_rate,

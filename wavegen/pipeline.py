@@ -124,7 +124,7 @@ def train(settings: Settings) -> Trained:
                              epochs=settings.epochs, batch_size=settings.batch_size,
                              learning_rate=settings.learning_rate, device=settings.device, seed=settings.seed,
                              progress=not settings.no_progress, wait=settings.wait,
-                             ema_decay=settings.ema_decay or None)
+                             ema_decay=settings.ema_decay or None, max_time=settings.max_time)
         stats = (saved["extra"]["mean"], saved["extra"]["std"]) if saved else None
         del saved  # the Trainer loads the checkpoint itself: holding this copy too would double the memory
         model, windows = fit(prepared, hparams, config, stats, settings.sequence_length, settings.stride,

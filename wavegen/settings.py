@@ -48,6 +48,7 @@ class Settings:
     max_silence: float | None = MAX_SILENCE
     # training
     epochs: int = 20
+    max_time: float | None = None  # seconds of training in this run (None: no limit)
     batch_size: int = 10
     learning_rate: float = 1e-3
     sequence_length: int | None = None  # None: 40 blocks or 128 stft frames

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.arguments import positive_int, seed_value
+from engine.arguments import duration, positive_int, seed_value
 from engine.paths import check_writable_folder
 from symbolic.cli.common import add_compute_options, temperature
 from symbolic.configs import list_configs
@@ -27,6 +27,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--examples-path", required=True, type=Path, metavar="DIR",
                    help="folder of MIDI files or prepared dataset")
     p.add_argument("--num-steps", required=True, type=positive_int, metavar="N", help="optimizer steps per config")
+    p.add_argument("--max-time", type=duration, metavar="DURATION",
+                   help="time budget of each config's training (90, 90s, 15m, 1.5h, 2d): a config that spends it "
+                        "stops with a checkpoint and is compared at the step it reached; the same command resumes "
+                        "(default: no limit)")
     p.add_argument("--run-dir", required=True, type=Path, metavar="DIR", help="one run dir per config, and the table")
     p.add_argument("--hparams", metavar="K=V,...", help="overrides applied to every config (default: none)")
     p.add_argument("--metric", help="metric of the bar chart (default: cross_entropy for the note models, accuracy "
@@ -63,7 +67,8 @@ def run_compare(args: argparse.Namespace) -> int:
     check_writable_folder(args.run_dir, "--run-dir")
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
     comparison = compare(names, args.examples_path, args.run_dir, args.num_steps, args.hparams, args.metric,
-                         args.samples, args.sample_temperature, args.device, args.seed, not args.no_progress)
+                         args.samples, args.sample_temperature, args.device, args.seed, not args.no_progress,
+                         args.max_time)
     print(comparison.table())
     print(*write_outputs(comparison, args.run_dir / "compare"), sep="\n")
     return 0

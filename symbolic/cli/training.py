@@ -8,7 +8,7 @@ import os
 import shlex
 from pathlib import Path
 
-from engine.arguments import positive_int, seed_value
+from engine.arguments import duration, positive_int, seed_value
 from engine.paths import check_writable_folder
 from symbolic.cli.common import add_compute_options, num_samples, temperature
 from symbolic.configs import list_configs
@@ -40,6 +40,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-every", type=positive_int, default=1000, metavar="N", help="steps between validations")
     p.add_argument("--checkpoint-every", type=positive_int, default=500, metavar="N",
                    help="steps between checkpoints")
+    p.add_argument("--max-time", type=duration, metavar="DURATION",
+                   help="stop after this long (90, 90s, 15m, 1.5h, 2d) with a checkpoint, as Ctrl-C does; the same "
+                        "command resumes (default: no limit)")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the initial weights and the training order")
     p.add_argument("--wait", action="store_true",
                    help="if another process is training in --run-dir, wait for it to finish instead of failing")
@@ -83,7 +86,8 @@ def run_train(args: argparse.Namespace) -> int:
           config_name=EXAMPLE_CONFIG if example_defaults else args.config,
           hparams=",".join(filter(None, [example_hparams(num_steps) if example_defaults else None, args.hparams]))
           or None, num_steps=num_steps, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
-          device=args.device, workers=args.workers, progress=not args.no_progress, seed=args.seed, wait=args.wait)
+          device=args.device, workers=args.workers, progress=not args.no_progress, seed=args.seed, wait=args.wait,
+          max_time=args.max_time)
     if os.environ.get("RANK", "0") == "0":  # once, also under torchrun
         print(f"model saved in {args.run_dir}; listen to it with: music-composer midi sample --run-dir "
               f"{shlex.quote(str(args.run_dir))} -n 4 --output-dir samples --png --wav")

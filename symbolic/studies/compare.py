@@ -150,7 +150,7 @@ def held_out_windows(dataset: PrepareResult, files: list[str]) -> np.ndarray:
 def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: str | os.PathLike, num_steps: int,
             hparams: str | None = None, metric: str | None = None, samples: int = 100,
             sample_temperature: float = 1.0, device: str = "auto", seed: int = 0,
-            progress: bool = True) -> Comparison:
+            progress: bool = True, max_time: float | None = None) -> Comparison:
     """Train each config for ``num_steps`` in ``run_dir``/<name> (resuming what is there) and compare them.
 
     The examples are prepared once per converter spec in ``run_dir`` before any training, and every model trains
@@ -158,7 +158,8 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
 
     ``hparams`` apply to every config; ``metric`` (default: each family's headline metric) is the one the bar chart
     shows; samples are drawn at ``sample_temperature`` (1: the model's own distribution, which the sample features
-    then describe).
+    then describe); ``max_time`` (seconds) bounds each config's training, a row stopped by it holds the step it
+    reached.
     """
     if not config_names or len(set(config_names)) != len(config_names):
         raise UserError(f"--configs needs distinct config names, got {', '.join(config_names) or 'none'}")
@@ -182,7 +183,7 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
         start = time.perf_counter()
         train(run_dir / row_name, datasets[key].output_dir, config_name, hparams, num_steps=steps,
               val_every=max(steps, 1), checkpoint_every=max(steps // 4, 1), device=device, progress=progress,
-              seed=seed)
+              seed=seed, max_time=max_time)
         seconds = time.perf_counter() - start
         model = TrainedModel(run_dir / row_name, device)
         metrics = {k: v for k, v in evaluate_model(model, windows[key], seed=seed, progress=progress).items()

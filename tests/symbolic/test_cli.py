@@ -13,8 +13,9 @@ import pytest
 
 from engine.checkpoint import load_checkpoint
 from engine.lock import exclusive_lock
-from engine.trainer import TrainConfig
+from engine.trainer import TrainConfig, Trainer
 from symbolic import cli, train
+from symbolic.studies import compare as compare_module
 from symbolic.data import prepare as prepare_module
 from symbolic.models.music_vae import MusicVAE
 from symbolic.trained_model import TrainedModel
@@ -116,6 +117,10 @@ TRAIN = ["train", "--example", "--run-dir", "{tmp}/run"]
      "argument --workers: '0' must be a positive integer"),
     (SAMPLE + ["--device", "tpu"], "'tpu' is not auto, cpu, mps, cuda or cuda:N"),
     (TRAIN + ["--device", "cuda:x"], "'cuda:x' is not auto, cpu, mps, cuda or cuda:N"),
+    (TRAIN + ["--max-time", "0"], "argument --max-time: '0' is not a positive duration: seconds, or a number "
+                                  "followed by s, m, h or d (90, 90s, 15m, 1.5h, 2d)"),
+    (["compare", "--configs", "lm-note", "--examples-path", "{tmp}/ex", "--num-steps", "3", "--run-dir", "{tmp}/run",
+      "--max-time", "15min"], "argument --max-time: '15min' is not a positive duration"),
 ])
 def test_bad_values_are_refused_when_parsed(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
@@ -233,6 +238,35 @@ def test_wait_reaches_the_trainer_and_a_busy_run_fails_without_it(examples, tmp_
     assert midi(*train_args(examples, run_dir, "--num-steps", 1, "--wait")) == 0
     assert midi(*train_args(examples, run_dir, "--num-steps", 1)) == 0
     assert waits == [True, False]
+
+
+def test_max_time_stops_midi_train_with_a_checkpoint_and_the_same_command_resumes(examples, tmp_path, monkeypatch,
+                                                                                   capsys):
+    monkeypatch.setattr(Trainer, "clock", lambda trainer: 10.0 * trainer.step)  # 10 s a step
+    args = train_args(examples, tmp_path / "run", "--num-steps", 6, "--max-time", "25s")
+    assert midi(*args) == 0
+    out = capsys.readouterr().out
+    assert "stopped at the time budget (--max-time 25 s) at step 3 of 6; the same command resumes" in out
+    assert "listen to it with" in out
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert (state["step"], state["train_config"]["max_time"]) == (3, 25.0)
+    assert midi(*args) == 0
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "validation at step 6:" in out and "stopped" not in out
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 6
+
+
+def test_max_time_reaches_every_training_of_compare(examples, tmp_path, monkeypatch):
+    budgets = []
+
+    def recording_train(*args, max_time=None, **kwargs):
+        budgets.append(max_time)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_module, "train", recording_train)
+    assert midi("compare", "--configs", "lm-note", "--examples-path", examples, "--num-steps", 3, "--run-dir",
+                tmp_path, "--max-time", "1.5h", "--no-progress") == 130
+    assert budgets == [5400.0]
 
 
 def test_prepare_and_its_help_do_not_import_torch(examples, tmp_path):

@@ -23,7 +23,8 @@ FLAGS = ["-d", "--datasets-folder-path", "-t", "--traindata-folder-path", "-o", 
          "--seconds-to-generate", "-g", "--generated-music-num", "--preprocess-only", "--example", "--seed",
          "--device", "--checkpoint", "--learning-rate", "--block-size", "--sequence-length", "--stride",
          "--val-fraction", "--workers", "--no-progress", "--framer", "--features", "--sample-rate", "--frame-size",
-         "--hop-size", "--hypotheses", "--input-noise", "--generation-noise", "--include-seed", "--png", "--evaluate"]
+         "--hop-size", "--hypotheses", "--input-noise", "--generation-noise", "--include-seed", "--png", "--evaluate",
+         "--max-time"]
 
 
 def tiny_run(tmp_path: Path, dataset: Path, *extra: str) -> list[str]:
@@ -47,6 +48,7 @@ def test_defaults_and_types():
     assert parse_args(["--framer", "blocks"]).sequence_length == 40
     assert parse_args(["-d", "music/", "-t", "cache/"]).datasets_folder_path == Path("music")
     assert parse_args(["-s", "2.5", "--lr", "3e-4"]).seconds_to_generate == 2.5
+    assert args.max_time is None and parse_args(["--max-time", "15m"]).max_time == 900
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -70,6 +72,8 @@ def test_defaults_and_types():
     (["--ema-decay", "1"], "argument --ema-decay: '1' must be in [0, 1)"),
     (["--dropout", "-0.1"], "argument --dropout: '-0.1' must be in [0, 1)"),
     (["--max-silence", "none"], "argument --max-silence: 'none' is not a number (or off, to keep every silence)"),
+    (["--max-time", "15 min"], "argument --max-time: '15 min' is not a positive duration: seconds, or a number "
+                               "followed by s, m, h or d (90, 90s, 15m, 1.5h, 2d)"),
 ])
 def test_bad_values_are_rejected_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -278,6 +282,23 @@ def test_ctrl_c_saves_the_steps_so_far_and_says_so_in_one_line(tmp_path, dataset
     assert capsys.readouterr().err == ("interrupted: the checkpoint holds the training done so far and the cache is "
                                        "intact; run the same command again to resume\n")
     assert torch.load(tmp_path / "model.pt", weights_only=False)["step"] == 3
+
+
+def test_max_time_stops_training_with_a_checkpoint_generates_and_the_rerun_resumes(tmp_path, dataset, capsys,
+                                                                                   monkeypatch):
+    from engine.trainer import Trainer
+    monkeypatch.setattr(Trainer, "clock", lambda trainer: 10.0 * trainer.step)  # 10 s a step
+    run = tiny_run(tmp_path, dataset, "-e", "1", "-b", "2", "--sequence-length", "4", "--stride", "1", "-s", "0.3",
+                   "-g", "1", "--max-time", "25s")
+    assert main(run) == 0
+    out = capsys.readouterr().out
+    assert "stopped at the time budget (--max-time 25 s) at step 3 of " in out and "the same command resumes" in out
+    assert (tmp_path / "out" / "clip-0.wav").is_file() and (tmp_path / "out" / "clip-evaluation.json").is_file()
+    state = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert (state["epoch"], state["step"], state["train_config"]["max_time"]) == (0, 3, 25.0)
+    assert main(run) == 0
+    assert "resuming from" in capsys.readouterr().out
+    assert torch.load(tmp_path / "model.pt", weights_only=False)["step"] == 6
 
 
 def test_include_seed_png_and_evaluate_on_existing_clips(tmp_path, dataset, capsys):
