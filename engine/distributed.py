@@ -69,7 +69,19 @@ def setup(device_name: str) -> str:
 
 
 def teardown() -> None:
-    if is_initialized():
+    """Leave the process group, after a barrier on the normal path so that no rank leaves with a collective in flight.
+
+    While an exception propagates the other ranks may never arrive at the barrier, so the group is only destroyed.
+    """
+    if not is_initialized():
+        return
+    try:
+        # gloo's worker threads outlive destroy_process_group once DDP has used the group (torch keeps it alive), so
+        # they run until the process exits: a worker releasing a finished collective's tensors while the interpreter
+        # finalises must take the GIL, which aborts ("terminate called without an active exception").
+        if sys.exc_info()[1] is None:
+            dist.barrier()
+    finally:
         dist.destroy_process_group()
 
 

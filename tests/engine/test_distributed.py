@@ -1,5 +1,5 @@
 """DDP under torchrun (2 CPU processes, gloo): ranks stay in sync, only rank 0 writes, a rank without validation
-data does not break the reduction, and the backend/device choice per rank."""
+data does not break the reduction, the backend/device choice per rank, and how teardown leaves the group."""
 import json
 import os
 import subprocess
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+import torch.distributed as dist
 
+from engine import distributed
 from engine.distributed import choose_backend
 from engine.errors import UserError
 
@@ -66,3 +68,29 @@ def test_cuda_requested_without_a_usable_gpu_is_a_clear_error():
         choose_backend("cuda:0", 0, 0)
     with pytest.raises(UserError, match="local rank 2, but this machine has only 2 CUDA"):
         choose_backend("cuda", 2, 2)
+
+
+@pytest.fixture
+def one_rank_group(tmp_path, monkeypatch):
+    """A gloo group of this process alone; the barriers teardown waits at are recorded."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    barriers = []
+    monkeypatch.setattr(dist, "barrier", lambda: barriers.append(True))
+    yield barriers
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def test_teardown_waits_for_every_rank_then_leaves_the_group(one_rank_group):
+    distributed.teardown()
+    assert one_rank_group == [True] and not dist.is_initialized()
+    distributed.teardown()  # a second call (run_training's, then the pipeline's) is a no-op
+
+
+def test_teardown_during_an_error_leaves_the_group_without_waiting_for_ranks_that_may_never_come(one_rank_group):
+    with pytest.raises(UserError):
+        try:
+            raise UserError("rank 0 cannot go on")
+        finally:
+            distributed.teardown()
+    assert one_rank_group == [] and not dist.is_initialized()
