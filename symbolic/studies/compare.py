@@ -85,21 +85,21 @@ class Comparison:
         for index, group in enumerate(self.groups):
             lines += ["", f"{group.title}: {counted(group.n_test_windows, 'held-out window')}; compared: "
                           f"{group.metric} ({group.unit})"]
-            lines += _block(group, self.group_rows(index))
+            lines += _block(group, self.group_rows(index), self.num_steps)
         return "\n".join(lines)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
 
-def _block(group: Group, rows: list[dict[str, Any]]) -> list[str]:
+def _block(group: Group, rows: list[dict[str, Any]], num_steps: int) -> list[str]:
     """The table of one group's rows."""
     columns = [group.metric]
     for row in rows:
         columns += [k for k, v in row["metrics"].items() if k not in columns and isinstance(v, float)
                     and k not in NOT_COMPARED]
     features = [f for f in SAMPLE_FEATURES if f in group.data_features]
-    labels = [_label(row) for row in rows]
+    labels = [_label(row, num_steps) for row in rows]
     first = max(len("held-out data"), *map(len, labels)) + 2
     widths = [max(len(c), 9) + 2 for c in columns + features]
     lines = [f"{'model':{first}}" + "".join(f"{c:>{w}}" for c, w in zip(columns + features, widths))]
@@ -122,9 +122,12 @@ def _cell(value: float | None, width: int) -> str:
     return f"{'-':>{width}}" if value is None or not math.isfinite(value) else f"{value:{width}.4f}"
 
 
-def _label(row: dict[str, Any]) -> str:
-    """The row's name, and for the untrained baseline the config whose initial weights it holds."""
-    return f"{row['name']} {row['config']}" if row["name"] == UNTRAINED else row["name"]
+def _label(row: dict[str, Any], num_steps: int) -> str:
+    """The row's name, for the untrained baseline the config whose initial weights it holds, and the step a trained
+    row reached when a time budget stopped it short of ``num_steps``."""
+    if row["name"] == UNTRAINED:
+        return f"{row['name']} {row['config']}"
+    return row["name"] + (f" (step {row['step']:,})" if row["step"] != num_steps else "")
 
 
 def held_out_files(datasets: list[PrepareResult], examples_path: str | os.PathLike) -> list[str]:
@@ -244,7 +247,7 @@ def _draw(comparison: Comparison, png: Path) -> None:
     axes = fig.subplots(len(comparison.groups), 1 + len(SAMPLE_FEATURES), squeeze=False)
     for index, (group, line) in enumerate(zip(comparison.groups, axes)):
         rows = comparison.group_rows(index)
-        names = [_label(row) for row in rows]
+        names = [_label(row, comparison.num_steps) for row in rows]
         panels = [(f"{group.metric} ({group.unit})", [row["metrics"][group.metric] for row in rows],
                    {k: v for k, v in group.baselines.items() if k.endswith(f"_{group.metric}")})]
         panels += [(f"samples: {f}", [row["sample_features"][f] for row in rows],

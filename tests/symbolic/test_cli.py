@@ -277,3 +277,14 @@ def test_prepare_and_its_help_do_not_import_torch(examples, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
+
+
+def test_the_compare_table_names_the_step_a_time_budget_stopped_a_row_at():
+    group = compare_module.Group(converter={"kind": "notes"}, family="note_model", metric="cross_entropy",
+                                 unit="nats per note", n_test_windows=4, baselines={}, data_features={},
+                                 units={"cross_entropy": "nats per note"}, prepared="p")
+    rows = [{"name": name, "config": "lm-note", "group": 0, "step": step, "metrics": {"cross_entropy": 2.0},
+             "sample_features": {}} for name, step in (("untrained", 0), ("lm-note", 2), ("vae-note", 3))]
+    table = compare_module.Comparison(3, 4, ["a.mid"], [group], rows).table()
+    assert "lm-note (step 2)" in table and "untrained lm-note" in table
+    assert "vae-note " in table and "vae-note (step" not in table
