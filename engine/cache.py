@@ -7,20 +7,29 @@ under items/ and memory-mapped on load; the manifest keys them by the file's con
 parameters. Files that fail are recorded with their reason, reported on every run, and retried only when they
 change. A file's recorded hash is always that of the bytes that were processed: it is hashed just before processing
 and recorded only if its stat is the same afterwards. One run at a time reconciles a cache (others wait for it).
+Per-file limits keep one bad file from stalling a folder of many thousand: a file over the size limit is skipped
+unread, and one whose processing outlasts the time limit has its worker process killed (a parser stuck in C code
+ignores Python's signals) and is recorded as failed, the rest of its chunk going to a fresh worker.
+The manifest is compact (lists, a table of shard names, shared metadata) and streamed to disk, so a folder of
+50,000 files loads in a fraction of a second and holds a few hundred bytes per file in memory.
 This module never imports torch: preprocessing stays light.
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
+import multiprocessing
 import os
+import signal
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +41,8 @@ from engine.errors import SourceError
 from engine.lock import exclusive_lock
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 2  # 2: ctime and time of the look recorded; version 1 could pair arrays with a later hash
+MANIFEST_VERSION = 3  # 3: compact rows; 2: ctime and time of the look recorded; 1 could pair arrays with a later hash
+FIELDS = ("rel", "size", "mtime_ns", "ctime_ns", "checked_ns", "digest", "arrays", "meta", "error")  # one row
 ITEMS_DIR = "items"
 LOCK_NAME = ".cache.lock"
 _SAVE_INTERVAL_S = 5.0
@@ -41,12 +51,13 @@ _SAVE_INTERVAL_S = 5.0
 # 2 s covers the coarsest common granularity (FAT) and small clock differences.
 _RACY_NS = 2_000_000_000
 CHANGED_WHILE_PROCESSED = "changed while it was being processed (still being copied?); it is retried on the next run"
+CHUNK_FILES = 64  # files per shard (and per job of a worker) at most
 
 # process(path, params) -> (arrays, meta): named arrays to store and a JSON-able dict about the file.
 ProcessFn = Callable[[Path, dict], "tuple[dict[str, np.ndarray], dict[str, Any]]"]
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: str | os.PathLike) -> str:
     """BLAKE2b hex digest of a file's bytes, read in chunks so memory stays flat."""
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
@@ -65,9 +76,10 @@ def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
-    """One source file in the manifest: its identity, where its arrays are, or why it was skipped."""
+    """One source file in the manifest: its identity, where its arrays are, or why it was skipped (``meta`` may be
+    shared between entries: never change it in place)."""
 
     rel: str
     size: int
@@ -121,27 +133,30 @@ def _run_process(process: ProcessFn, path: Path, params: dict) -> tuple[dict[str
         return f"{type(e).__name__}: {e}"
 
 
-def _process_chunk(process: ProcessFn, paths: list[Path], params: dict, items_dir: Path, shard_name: str) -> list:
+def _process_chunk(process: ProcessFn, paths: list[str], params: dict, items_dir: Path, shard_name: str,
+                   on_file: Callable[[int, tuple], None] | None = None) -> list:
     """Hash and process a chunk of files, appending their arrays to one shard file as they come.
 
     Returns per file either (checked_ns, stat key, digest, (array records, meta) or the reason it failed), or only
     a reason when it cannot be recorded at all (unreadable, or changed while it was processed). Each file is
     stat'ed and hashed right before processing and stat'ed again after, so a recorded digest is always that of the
-    processed bytes. The shard appears under its final name only when complete, so a manifest entry never names
-    missing bytes.
+    processed bytes; ``on_file(index, (checked_ns, stat key, digest))`` is told just before a file is processed.
+    The shard appears under its final name only when complete, so a manifest entry never names missing bytes.
     """
     outcomes: list = []
     with atomic_path(items_dir / shard_name) as tmp, open(tmp, "wb") as shard:
-        for path in paths:
+        for index, path in enumerate(paths):
             try:
                 checked_ns = time.time_ns()
-                key, digest = _stat_key(path.stat()), file_digest(path)
+                key, digest = _stat_key(os.stat(path)), file_digest(path)
             except OSError as e:
                 outcomes.append(f"cannot be read ({e.strerror or type(e).__name__})")
                 continue
-            outcome = _run_process(process, path, params)
+            if on_file is not None:
+                on_file(index, (checked_ns, key, digest))
+            outcome = _run_process(process, Path(path), params)
             try:
-                changed = _stat_key(path.stat()) != key
+                changed = _stat_key(os.stat(path)) != key
             except OSError:
                 changed = True
             if changed:
@@ -160,7 +175,7 @@ def _process_chunk(process: ProcessFn, paths: list[Path], params: dict, items_di
     return outcomes
 
 
-def _chunks(todo: list[tuple[str, Path]], max_files: int, max_bytes: int) -> list[list]:
+def _chunks(todo: list[tuple[str, str, int]], max_files: int, max_bytes: int) -> list[list]:
     """Consecutive groups of at most ``max_files`` files and about ``max_bytes`` of source data each."""
     chunks: list[list] = []
     size = 0
@@ -169,16 +184,55 @@ def _chunks(todo: list[tuple[str, Path]], max_files: int, max_bytes: int) -> lis
             chunks.append([])
             size = 0
         chunks[-1].append(item)
-        with contextlib.suppress(OSError):  # an unreadable file is reported by the worker that meets it
-            size += item[1].stat().st_size
+        size += item[2]
     return chunks
+
+
+def _worker_main(conn, process: ProcessFn, params: dict, items_dir: Path) -> None:
+    """A worker process: takes (shard name, paths) jobs until None, says which file it starts, returns outcomes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
+    while (job := conn.recv()) is not None:
+        shard_name, paths = job
+        outcomes = _process_chunk(process, paths, params, items_dir, shard_name,
+                                  on_file=lambda index, look: conn.send(("start", index, look)))
+        conn.send(("done", outcomes))
+
+
+class _Worker:
+    """One worker process, the chunk it holds and the file of it that it is processing, with when it started."""
+
+    def __init__(self, process: ProcessFn, params: dict, items_dir: Path):
+        self.conn, child = multiprocessing.Pipe()
+        self.process = multiprocessing.Process(target=_worker_main, args=(child, process, params, items_dir),
+                                               daemon=True)
+        self.process.start()
+        child.close()
+        self.job: tuple[list, str] | None = None  # (chunk, shard name)
+        self.file: tuple[int, tuple, float] | None = None  # (index in the chunk, look, monotonic start)
+
+    def give(self, job: tuple[list, str]) -> None:
+        chunk, shard_name = job
+        self.job, self.file = job, None
+        self.conn.send((shard_name, [path for _, path, _ in chunk]))
+
+    def stop(self, kill: bool = False) -> None:
+        """End the process: asked to finish (it is idle), or killed (stuck, or the run is interrupted)."""
+        if not kill:
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+            self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
 
 
 class SourceCache:
     """A folder holding the manifest and the arrays of every processed source file.
 
     ``params`` are the processing parameters (they must fully determine the output); ``process`` turns one file
-    into arrays and must be a picklable module-level function when ``workers > 1``.
+    into arrays and must be a picklable module-level function when it runs in worker processes (``workers > 1`` or
+    a ``time_limit``).
     """
 
     def __init__(self, cache_dir: str | os.PathLike, params: dict, process: ProcessFn):
@@ -188,34 +242,56 @@ class SourceCache:
         self.params_hash = params_digest(params)
         self.process = process
         self.entries: dict[str, Entry] = {}
+        self._dirty = False  # entries differ from the manifest on disk
 
     # ----------------------------------------------------------------------------------------------- manifest
     @property
     def manifest_path(self) -> Path:
         return self.cache_dir / MANIFEST_NAME
 
-    def _load_manifest(self) -> str | None:
+    def load_manifest(self) -> str | None:
         """Read the manifest into ``self.entries``; return why it had to be discarded, or None."""
-        self.entries = {}
+        self.entries, self._dirty = {}, False
         if not self.manifest_path.exists():
             return None
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # many thousand small containers and no cycles: collections in between would only cost time
         try:
-            data = json.loads(self.manifest_path.read_text())
+            data = json.loads(self.manifest_path.read_bytes())
             if data.get("version") != MANIFEST_VERSION:
                 return "manifest version changed"
             if data.get("params_hash") != self.params_hash:
                 return "preprocessing parameters changed"
-            self.entries = {rel: Entry(rel=rel, **fields) for rel, fields in data["entries"].items()}
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            shards, metas = [sys.intern(name) for name in data["shards"]], data["metas"]
+            for rel, size, mtime_ns, ctime_ns, checked_ns, digest, arrays, meta, error in data["entries"]:
+                arrays = {name: {"file": shards[shard], "offset": offset, "shape": shape, "dtype": sys.intern(dtype)}
+                          for name, (shard, offset, shape, dtype) in arrays.items()}
+                self.entries[rel] = Entry(rel, size, mtime_ns, ctime_ns, checked_ns, digest, arrays, metas[meta],
+                                          error)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
             self.entries = {}
             return f"manifest unreadable ({type(e).__name__})"
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         return None
 
     def save_manifest(self) -> None:
-        """Write the manifest atomically; arrays are always written before the entry that names them."""
-        entries = {rel: {k: v for k, v in vars(e).items() if k != "rel"} for rel, e in sorted(self.entries.items())}
-        write_json(self.manifest_path, {"version": MANIFEST_VERSION, "params": self.params,
-                                        "params_hash": self.params_hash, "entries": entries})
+        """Write the manifest atomically, one row per line, streamed; arrays are always written before the entry that
+        names them. Shard names and metadata are stored once and referred to by their index."""
+        shards: dict[str, int] = {}
+        metas: dict[str, int] = {}
+        with atomic_path(self.manifest_path) as tmp, open(tmp, "w") as f:
+            f.write(json.dumps({"version": MANIFEST_VERSION, "params": self.params, "params_hash": self.params_hash,
+                                "fields": FIELDS})[:-1] + ',\n"entries": [')
+            for i, (rel, e) in enumerate(sorted(self.entries.items())):
+                arrays = {name: [shards.setdefault(r["file"], len(shards)), r["offset"], r["shape"], r["dtype"]]
+                          for name, r in e.arrays.items()}
+                meta = metas.setdefault(json.dumps(e.meta, sort_keys=True), len(metas))
+                f.write(("\n" if i == 0 else ",\n") + json.dumps(
+                    [rel, e.size, e.mtime_ns, e.ctime_ns, e.checked_ns, e.digest, arrays, meta, e.error]))
+            f.write('],\n"shards": ' + json.dumps(list(shards)) + ',\n"metas": [' + ",\n".join(metas) + "]}\n")
+        self._dirty = False
 
     def _entry_intact(self, entry: Entry, shard_sizes: dict[str, int]) -> bool:
         """True when every array of ``entry`` lies inside its shard file (catches missing or truncated shards)."""
@@ -240,60 +316,85 @@ class SourceCache:
             if path.name not in live:
                 path.unlink(missing_ok=True)
 
-    def _unchanged(self, entry: Entry, path: Path) -> bool:
-        """True when ``path`` still holds the bytes ``entry`` was made from; then its recorded stat is refreshed."""
-        checked_ns = time.time_ns()
+    def _unchanged(self, entry: Entry, path: str, st: os.stat_result, checked_ns: int) -> bool:
+        """True when ``path`` (its stat ``st`` taken just after ``checked_ns``) still holds the bytes ``entry`` was
+        made from; then its recorded stat is refreshed."""
+        key = _stat_key(st)
+        if key == entry.stat_key and not entry.racy:
+            return True  # same size and times, last seen safely after it changed: trust the hash, as git does
         try:
-            key = _stat_key(path.stat())
-            if key == entry.stat_key and not entry.racy:
-                return True  # same size and times, last seen safely after it changed: trust the hash, as git does
             if file_digest(path) != entry.digest:
                 return False
         except OSError:
             return False  # processing it again reports why it cannot be read
         entry.size, entry.mtime_ns, entry.ctime_ns = key
         entry.checked_ns = checked_ns
+        self._dirty = True
         return True
 
     # ---------------------------------------------------------------------------------------------- reconcile
-    def reconcile(self, sources: Sequence[Path], root: Path, workers: int = 1, progress: bool = True,
-                  desc: str = "preprocessing") -> ReconcileReport:
-        """Bring the cache in line with ``sources`` (paths under ``root``) and return what was done.
+    def reconcile(self, sources: Sequence[str | os.PathLike], root: str | os.PathLike, workers: int = 1,
+                  progress: bool = True, desc: str = "preprocessing", time_limit: float | None = None,
+                  size_limit: int | None = None) -> ReconcileReport:
+        """Bring the cache in line with ``sources`` (paths under ``root``; strings cost less memory than Paths for
+        a folder of many thousand files) and return what was done.
 
-        Holds the cache's lock throughout: a second run on the same cache waits, then finds the work done.
+        A file over ``size_limit`` bytes is skipped unread; one whose processing takes over ``time_limit`` seconds
+        is stopped and recorded as failed (retried when it changes, or under a larger limit). Holds the cache's
+        lock throughout: a second run on the same cache waits, then finds the work done.
         """
         with exclusive_lock(self.cache_dir / LOCK_NAME, f"the cache in {self.cache_dir}", wait=True):
-            return self._reconcile(sources, Path(root), workers, progress, desc)
+            return self._reconcile(sources, Path(root), workers, progress, desc, time_limit, size_limit)
 
-    def _reconcile(self, sources: Sequence[Path], root: Path, workers: int, progress: bool,
-                   desc: str) -> ReconcileReport:
-        report = ReconcileReport(rebuilt_manifest=self._load_manifest())
+    def _reconcile(self, sources: Sequence[str | os.PathLike], root: Path, workers: int, progress: bool, desc: str,
+                   time_limit: float | None, size_limit: int | None) -> ReconcileReport:
+        report = ReconcileReport(rebuilt_manifest=self.load_manifest())
+        self._dirty = report.rebuilt_manifest is not None
         self.items_dir.mkdir(parents=True, exist_ok=True)
-        current = {p.relative_to(root).as_posix(): p for p in sorted(sources)}
-        report.removed = sorted(set(self.entries) - set(current))
+        prefix = len(os.path.join(str(root), ""))
+        current = sorted((path[prefix:].replace(os.sep, "/"), path) for path in map(os.fspath, sources))
+        names = {rel for rel, _ in current}
+        report.removed = [rel for rel in sorted(self.entries) if rel not in names]
         for rel in report.removed:
             del self.entries[rel]
 
-        todo: list[tuple[str, Path]] = []
+        todo: list[tuple[str, str, int]] = []
         shard_sizes: dict[str, int] = {}
-        for rel, path in current.items():
+        for rel, path in current:
             old = self.entries.get(rel)
-            if old is not None and self._unchanged(old, path) and (not old.ok or self._entry_intact(old, shard_sizes)):
+            checked_ns = time.time_ns()
+            try:
+                st = os.stat(path)
+            except OSError:
+                todo.append((rel, path, 0))  # processing it reports why it cannot be read
+                continue
+            if size_limit is not None and st.st_size > size_limit:
+                report.skipped.append((rel, f"too large: {st.st_size / 1e6:.1f} MB, over the {size_limit / 1e6:g} MB"
+                                            f" limit"))
+                if self.entries.pop(rel, None) is not None:
+                    self._dirty = True
+                continue
+            if (old is not None and self._unchanged(old, path, st, checked_ns) and not _outgrown(old, time_limit)
+                    and (not old.ok or self._entry_intact(old, shard_sizes))):
                 if old.ok:
                     report.reused.append(rel)
                 else:
                     report.skipped.append((rel, old.error))
                 continue
-            todo.append((rel, path))  # new, changed or damaged: hashed by the worker that processes it
+            todo.append((rel, path, st.st_size))  # new, changed or damaged: hashed by the worker that processes it
 
         if todo:
-            self._process_all(todo, workers, progress, desc, report)
-        self.save_manifest()
+            self._dirty = True
+            self._process_all(todo, workers, progress, desc, report, time_limit)
+        if self._dirty or report.removed:
+            self.save_manifest()
         self._remove_garbage()
         return report
 
-    def _process_all(self, todo: list, workers: int, progress: bool, desc: str, report: ReconcileReport) -> None:
+    def _process_all(self, todo: list, workers: int, progress: bool, desc: str, report: ReconcileReport,
+                     time_limit: float | None) -> None:
         last_save, save_cost = time.monotonic(), 0.0
+        metas: dict[str, dict] = {}  # equal metadata is one shared dict: memory stays small for many files
 
         def record(rel: str, result: tuple | str) -> None:
             nonlocal last_save, save_cost
@@ -308,9 +409,15 @@ class SourceCache:
                 entry.error = outcome
                 report.skipped.append((rel, outcome))
             else:
-                entry.arrays, entry.meta = outcome
+                arrays, meta = outcome
+                for r in arrays.values():
+                    r["file"], r["dtype"] = sys.intern(r["file"]), sys.intern(r["dtype"])
+                entry.arrays, entry.meta = arrays, metas.setdefault(json.dumps(meta, sort_keys=True), meta)
                 report.processed.append(rel)
+            if rel in timed_out:
+                entry.meta = {"time_limit": time_limit}
             self.entries[rel] = entry
+            self._dirty = True
             # An interrupted run keeps what it finished; saving never takes more than ~5% of the time.
             if time.monotonic() - last_save > max(_SAVE_INTERVAL_S, 20 * save_cost):
                 started = time.monotonic()
@@ -320,40 +427,99 @@ class SourceCache:
 
         # Files are processed in chunks, each writing one shard: small files (MIDI) then cost one file write per
         # chunk instead of one each, and large ones (audio) get a chunk of their own so an interrupt loses little.
-        chunks = _chunks(todo, max_files=max(1, min(64, len(todo) // (4 * max(workers, 1)))), max_bytes=4 << 20)
-        shard_names = [f"{self.params_hash}-{uuid.uuid4().hex}.bin" for _ in chunks]
+        chunks = _chunks(todo, max_files=max(1, min(CHUNK_FILES, len(todo) // (4 * max(workers, 1)))),
+                         max_bytes=4 << 20)
         bar = tqdm(total=len(todo), desc=desc, unit="file", disable=not progress, file=sys.stderr)
+        timed_out: set[str] = set()
 
         def record_chunk(chunk: list, outcomes: list) -> None:
-            for (rel, _), result in zip(chunk, outcomes):
+            for (rel, _, _), result in zip(chunk, outcomes):
                 record(rel, result)
             bar.update(len(chunk))
 
-        if workers <= 1 or len(chunks) == 1:
-            for chunk, shard_name in zip(chunks, shard_names):
-                record_chunk(chunk, _process_chunk(self.process, [path for _, path in chunk],
-                                                   self.params, self.items_dir, shard_name))
+        try:
+            if workers <= 1 and time_limit is None:
+                for chunk in chunks:
+                    record_chunk(chunk, _process_chunk(self.process, [path for _, path, _ in chunk], self.params,
+                                                       self.items_dir, self._shard_name()))
+            else:
+                self._process_in_workers(chunks, max(workers, 1), time_limit, record_chunk, timed_out)
+        finally:
+            bar.close()
+
+    def _shard_name(self) -> str:
+        return f"{self.params_hash}-{uuid.uuid4().hex}.bin"
+
+    def _process_in_workers(self, chunks: list[list], workers: int, time_limit: float | None,
+                            record_chunk: Callable[[list, list], None], timed_out: set[str]) -> None:
+        """Chunks through worker processes. A file that outlasts ``time_limit`` (or whose worker dies) has its
+        worker killed and is recorded as failed with the look its worker reported; the other files of its chunk
+        go to a fresh worker (the killed worker's shard is never completed, so those before it are redone)."""
+        queue = deque(chunks)
+        pool = [_Worker(self.process, self.params, self.items_dir) for _ in range(min(workers, len(chunks)))]
+        try:
+            while queue or any(w.job for w in pool):
+                for worker in pool:
+                    if worker.job is None and queue:
+                        worker.give((queue.popleft(), self._shard_name()))
+                busy = [w for w in pool if w.job]
+                now = time.monotonic()
+                started = [w.file[2] for w in busy if w.file]
+                timeout = None if time_limit is None or not started else max(0.0, min(started) + time_limit - now)
+                for conn in wait([w.conn for w in busy], timeout):
+                    worker = next(w for w in busy if w.conn is conn)
+                    if not self._receive(worker, record_chunk):  # it died (a crash in C code, killed for memory)
+                        self._replace(pool, worker, queue, record_chunk, timed_out, None)
+                now = time.monotonic()
+                for worker in busy:  # what it said since is read first: it may have moved on to the next file
+                    if (time_limit is not None and worker.file and now - worker.file[2] > time_limit
+                            and self._receive(worker, record_chunk) and worker.file
+                            and now - worker.file[2] > time_limit):
+                        self._replace(pool, worker, queue, record_chunk, timed_out, time_limit)
+            for worker in pool:
+                worker.stop()
+        finally:
+            for worker in pool:
+                if worker.process.is_alive():
+                    worker.stop(kill=True)
+
+    @staticmethod
+    def _receive(worker: _Worker, record_chunk: Callable[[list, list], None]) -> bool:
+        """Take every message ``worker`` has sent (a file started, its chunk done); False when it has died."""
+        try:
+            while worker.job and worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "start":
+                    worker.file = (message[1], message[2], time.monotonic())
+                else:
+                    chunk, _ = worker.job
+                    worker.job = worker.file = None
+                    record_chunk(chunk, message[1])
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def _replace(self, pool: list[_Worker], worker: _Worker, queue: deque, record_chunk: Callable,
+                 timed_out: set[str], time_limit: float | None) -> None:
+        """Kill ``worker``, record the file it was on as failed (timed out, or its process died), queue the rest of
+        its chunk first and start a fresh worker in its place."""
+        worker.stop(kill=True)
+        chunk, _ = worker.job
+        pool[pool.index(worker)] = _Worker(self.process, self.params, self.items_dir)
+        if worker.file is None:  # died before starting any file (while hashing): retry the chunk but its first
+            index, result = 0, f"its worker process died (exit code {worker.process.exitcode})"
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                pending: dict = {}  # a few chunks in flight at a time: memory does not grow with the file count
-                jobs = iter(zip(chunks, shard_names))
+            index, look, _ = worker.file
+            reason = (f"timeout: took longer than {time_limit:g} s to process" if time_limit is not None
+                      else f"crashed: its worker process died (exit code {worker.process.exitcode})")
+            result = (*look, reason)
+            if time_limit is not None:
+                timed_out.add(chunk[index][0])
+        worker.job = worker.file = None
+        record_chunk([chunk[index]], [result])
+        if rest := chunk[:index] + chunk[index + 1:]:
+            queue.appendleft(rest)
 
-                def submit_next() -> None:
-                    job = next(jobs, None)
-                    if job is not None:
-                        chunk, shard_name = job
-                        future = pool.submit(_process_chunk, self.process, [path for _, path in chunk],
-                                             self.params, self.items_dir, shard_name)
-                        pending[future] = chunk
-
-                for _ in range(2 * workers):
-                    submit_next()
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        record_chunk(pending.pop(future), future.result())
-                        submit_next()
-        bar.close()
 
     # ------------------------------------------------------------------------------------------------- access
     def usable(self) -> list[Entry]:
@@ -369,3 +535,9 @@ class SourceCache:
         if mmap and count > 0:
             return np.memmap(path, dtype=dtype, mode="r", offset=r["offset"], shape=shape)
         return np.fromfile(path, dtype=dtype, count=count, offset=r["offset"]).reshape(shape)
+
+
+def _outgrown(entry: Entry, time_limit: float | None) -> bool:
+    """True when ``entry`` failed by timing out under a smaller limit than this run's: it is tried again."""
+    limit = entry.meta.get("time_limit")
+    return limit is not None and (time_limit is None or time_limit > limit)

@@ -3,6 +3,7 @@ question is a subcommand that prints its figures and writes them as JSON.
 
     python scripts/bench_midi.py prepare --make-data /tmp/midi-bench     # once (needs music21 and abc2midi)
     python scripts/bench_midi.py prepare --data /tmp/midi-bench
+    python scripts/bench_midi.py scale [--files 50000] [--folder DIR]       # makes its Lakh-sized folder once
     python scripts/bench_midi.py musicvae [--steps-2bar 7500 --steps-16bar 0] [--minutes-2bar 6] [--threads 1]
     python scripts/bench_midi.py note-models [--num-steps 1500] [--threads 1]
     python scripts/bench_midi.py cnn-vrnn [--num-steps 1000] [--threads 1] [--seed 0]
@@ -15,6 +16,8 @@ library is imported inside each subcommand, so `-h` and making the data load no 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_common import RESULTS, add_basics, describe_machine, run_timed, write_results
+from bench_common import MUSIC_COMPOSER, RESULTS, add_basics, describe_machine, run_timed, write_results
 
 
 def make_folk(out: Path) -> None:
@@ -262,6 +265,208 @@ def prepare_summary(results: dict) -> list[str]:
         rss = results[kind]["peak_rss_mib"]
         lines.append(f"peak RSS of prepare, {kind}: {rss['n']} MiB at {rss['files_n']} files, "
                      f"{rss['4n']} MiB at {rss['files_4n']} files")
+    return lines
+
+
+# ------------------------------------------------------------------------------------------------------- scale
+SCALE_CONFIG = "cat-mel_2bar_small"  # its 2-bar melody converter prepares the folder the training then reads
+SCALE_TRAIN_HPARAMS = "z_size=32,enc_rnn_size=[64],dec_rnn_size=[64],batch_size=64"
+SCALE_TRAIN_STEPS = 20
+SCALE_TARGETS = {"time_ratio": 4.6, "peak_rss_ratio": 1.5, "rerun_fraction": 0.10, "manifest_load_s": 1.0}
+
+
+def scale_bases(folder: Path) -> list[Path]:
+    """The MIDI files copies are made from: the bundled melodies, music21's MIDI files and every Essen folk song."""
+    import music21
+
+    from symbolic.data.midi_io import find_midi_files
+
+    folk = folder / "bases" / "folk"
+    if not folk.is_dir():
+        make_folk(folk.with_name("folk.partial"))
+        folk.with_name("folk.partial").rename(folk)
+    return (find_midi_files(Path(__file__).resolve().parents[1] / "symbolic" / "examples" / "melodies")
+            + find_midi_files(Path(music21.__file__).parent) + find_midi_files(folk))
+
+
+def write_variants(base: Path, first: int, count: int, out: Path) -> int:
+    """Copies ``first`` .. ``first + count - 1`` of one file, each transposed and tempo-scaled its own way, written
+    with mido under ``out/<first hex digit>/<md5>.mid`` as Lakh lays its files out; returns how many were written."""
+    import mido
+
+    try:
+        midi = mido.MidiFile(base)
+    except Exception:  # noqa: BLE001 - a base mido cannot read gives no copies
+        return 0
+    notes = [m.note for track in midi.tracks for m in track if m.type in ("note_on", "note_off") and m.channel != 9]
+    written = 0
+    for k in range(first, first + count):
+        shift = (5 * k) % 12 - 5  # transpositions cycle through 12 values, tempo factors through 13: all pairs differ
+        if notes and not 0 <= min(notes) + shift <= max(notes) + shift <= 127:
+            shift = 0
+        factor = 0.7 + 0.05 * (k % 13)
+        copy = mido.MidiFile(type=midi.type, ticks_per_beat=midi.ticks_per_beat)
+        for i, track in enumerate(midi.tracks):
+            messages = [mido.MetaMessage("set_tempo", tempo=round(500_000 * factor), time=0)] if i == 0 else []
+            for m in track:
+                if m.type in ("note_on", "note_off") and m.channel != 9:
+                    m = m.copy(note=m.note + shift)
+                elif m.type == "set_tempo":
+                    m = m.copy(tempo=min(round(m.tempo * factor), 0xFFFFFF))
+                messages.append(m)
+            copy.tracks.append(mido.MidiTrack(messages))
+        data = io.BytesIO()
+        copy.save(file=data)
+        name = hashlib.md5(data.getvalue()).hexdigest()
+        (out / name[0]).mkdir(parents=True, exist_ok=True)
+        (out / name[0] / f"{name}.mid").write_bytes(data.getvalue())
+        written += 1
+    return written
+
+
+def make_scale_folder(folder: Path, files: int, workers: int) -> Path:
+    """``folder/midi``: at least ``files`` MIDI files (made once, reused while it holds enough)."""
+    from symbolic.data.midi_io import find_midi_files
+
+    midi, made = folder / "midi", folder / "made.json"
+    if made.exists() and json.loads(made.read_text())["files"] >= files:
+        return midi
+    shutil.rmtree(midi, ignore_errors=True)
+    bases = scale_bases(folder)
+    per_base = -(-files * 102 // 100 // len(bases))  # 2 % spare: identical copies of identical bases are one file
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(write_variants, bases, [0] * len(bases), [per_base] * len(bases), [midi] * len(bases),
+                      chunksize=16))
+    count = len(find_midi_files(midi))
+    if count < files:
+        raise SystemExit(f"error: only {count} distinct files from {len(bases)} bases; ask for fewer --files")
+    made.write_text(json.dumps({"files": count, "bases": len(bases), "copies_per_base": per_base,
+                                "seconds": round(time.perf_counter() - started, 1)}) + "\n")
+    return midi
+
+
+def first_files(midi: Path, count: int) -> Path:
+    """A folder holding the first ``count`` files of ``midi`` (in path order, subfolders kept) as hard links, or
+    ``midi`` itself when that is all of them."""
+    from symbolic.data.midi_io import find_midi_files
+
+    files = find_midi_files(midi)
+    if count >= len(files):
+        return midi
+    subset = midi.with_name(f"first-{count}")
+    if subset.is_dir() and len(find_midi_files(subset)) == count:
+        return subset
+    shutil.rmtree(subset, ignore_errors=True)
+    for path in files[:count]:
+        target = subset / path.relative_to(midi)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+    return subset
+
+
+def timed_prepare(source: Path, out: Path, workers: int | None) -> dict:
+    """`midi prepare` of ``source`` into ``out`` in a fresh process: wall time, files/s, peak RSS."""
+    from symbolic.data.midi_io import find_midi_files
+
+    command = [*MUSIC_COMPOSER, "midi", "prepare", "--config", SCALE_CONFIG, "--input", str(source), "--output",
+               str(out), "--no-progress"] + (["--workers", str(workers)] if workers else [])
+    timed = run_timed(command)
+    files = len(find_midi_files(source))
+    return {"files": files, "wall_s": round(timed.wall_s, 2), "files_per_s": round(files / timed.wall_s, 1),
+            "cpu_s": round(timed.cpu_s, 2), "peak_rss_mb": round(timed.peak_rss_mb, 1),
+            "peak_rss_tree_mb": round(timed.peak_rss_tree_mb, 1), "summary": timed.output.strip().splitlines()}
+
+
+def manifest_load_s(prepared: Path) -> dict:
+    """Seconds to load the cache's manifest and to open the prepared folder (the best of three)."""
+    from engine.cache import SourceCache
+    from symbolic.data.prepare import open_prepared, process_file
+
+    params = open_prepared(prepared).params
+
+    def best(load) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            load()
+            times.append(time.perf_counter() - started)
+        return round(min(times), 3)
+
+    return {"manifest_s": best(lambda: SourceCache(prepared, params, process_file).load_manifest()),
+            "open_prepared_s": best(lambda: open_prepared(prepared)),
+            "manifest_mb": round((prepared / "manifest.json").stat().st_size / 2 ** 20, 1),
+            "prepared_json_mb": round((prepared / "prepared.json").stat().st_size / 2 ** 20, 1)}
+
+
+def timed_training(prepared: Path, run_dir: Path, threads: int) -> dict:
+    """A few steps of `midi train` on a prepared folder in a fresh process: wall time and peak RSS."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    timed = run_timed([*MUSIC_COMPOSER, "midi", "train", "--examples-path", str(prepared), "--config", SCALE_CONFIG,
+                       "--hparams", SCALE_TRAIN_HPARAMS, "--run-dir", str(run_dir), "--num-steps",
+                       str(SCALE_TRAIN_STEPS), "--val-every", str(SCALE_TRAIN_STEPS), "--threads", str(threads),
+                       "--no-progress"])
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return {"steps": SCALE_TRAIN_STEPS, "wall_s": round(timed.wall_s, 2), "peak_rss_mb": round(timed.peak_rss_mb, 1)}
+
+
+def scale(args: argparse.Namespace) -> None:
+    """`midi prepare` on the first quarter of a Lakh-sized folder and on all of it, each in a fresh process (time,
+    peak RSS), an unchanged rerun, the time to load the manifest, and a short training on each prepared folder."""
+    folder = args.folder or RESULTS / "lakh-scale"
+    started = time.perf_counter()
+    midi = make_scale_folder(folder, args.files, args.workers or os.cpu_count() or 1)
+    made_s = time.perf_counter() - started
+    sizes = {"quarter": first_files(midi, args.files // 4), "full": first_files(midi, args.files)}
+    results = {"machine": describe_machine(f"prepare: {args.workers or 'default'} workers; training: {args.threads}"),
+               "folder": str(folder), "made": json.loads((folder / "made.json").read_text()),
+               "folder_seconds": round(made_s, 1), "config": SCALE_CONFIG, "targets": SCALE_TARGETS, "runs": {}}
+    for name, source in sizes.items():
+        out = folder / f"prepared-{name}"
+        shutil.rmtree(out, ignore_errors=True)
+        run = {"first": timed_prepare(source, out, args.workers)}
+        print(name, json.dumps(run["first"]), flush=True)
+        if name == "full":
+            run["rerun"] = timed_prepare(source, out, args.workers)
+            run["load"] = manifest_load_s(out)
+        run["training"] = timed_training(out, folder / f"run-{name}", args.threads)
+        print(name, json.dumps({k: v for k, v in run.items() if k != "first"}), flush=True)
+        results["runs"][name] = run
+    quarter, full = results["runs"]["quarter"], results["runs"]["full"]
+    results["ratios"] = {
+        "files": round(full["first"]["files"] / quarter["first"]["files"], 2),
+        "time_ratio": round(full["first"]["wall_s"] / quarter["first"]["wall_s"], 2),
+        "peak_rss_ratio": round(full["first"]["peak_rss_tree_mb"] / quarter["first"]["peak_rss_tree_mb"], 2),
+        "rerun_fraction": round(full["rerun"]["wall_s"] / full["first"]["wall_s"], 3),
+        "training_peak_rss_ratio": round(full["training"]["peak_rss_mb"] / quarter["training"]["peak_rss_mb"], 2)}
+    summary = "\n".join(scale_summary(results))
+    print(summary)
+    write_results(results, args.out)
+    args.out.with_suffix(".md").write_text(summary + "\n")
+
+
+def scale_summary(results: dict) -> list[str]:
+    """The scale figures as a short table, with the targets met or not."""
+    quarter, full, ratios = results["runs"]["quarter"], results["runs"]["full"], results["ratios"]
+    load, targets = full["load"], results["targets"]
+    lines = [f"load average at start {results['machine']['loadavg_before']}; prepare workers: "
+             f"{results['machine']['threads']}",
+             "| files | prepare s | files/s | peak RSS (tree) MiB | largest process MiB | training peak RSS MiB |",
+             "|---|---|---|---|---|---|"]
+    for run in (quarter, full):
+        first = run["first"]
+        lines.append(f"| {first['files']} | {first['wall_s']} | {first['files_per_s']} | {first['peak_rss_tree_mb']} "
+                     f"| {first['peak_rss_mb']} | {run['training']['peak_rss_mb']} |")
+    met = {True: "met", False: "NOT met"}
+    lines += [f"time ratio {ratios['time_ratio']} for {ratios['files']}x the files (target <= {targets['time_ratio']}:"
+              f" {met[ratios['time_ratio'] <= targets['time_ratio']]})",
+              f"peak RSS ratio {ratios['peak_rss_ratio']} (target <= {targets['peak_rss_ratio']}: "
+              f"{met[ratios['peak_rss_ratio'] <= targets['peak_rss_ratio']]})",
+              f"unchanged rerun {full['rerun']['wall_s']} s = {ratios['rerun_fraction']:.1%} of the first run "
+              f"(target < {targets['rerun_fraction']:.0%}: {met[ratios['rerun_fraction'] < targets['rerun_fraction']]})",
+              f"loading the manifest ({load['manifest_mb']} MiB) {load['manifest_s']} s, open_prepared "
+              f"({load['prepared_json_mb']} MiB) {load['open_prepared_s']} s",
+              f"training peak RSS ratio {ratios['training_peak_rss_ratio']} (full / quarter)"]
     return lines
 
 
@@ -509,7 +714,7 @@ def cnn_vrnn(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True,
-                                     metavar="{prepare,musicvae,note-models,cnn-vrnn}")
+                                     metavar="{prepare,scale,musicvae,note-models,cnn-vrnn}")
 
     command = commands.add_parser("prepare", help="files per second of `midi prepare`, and its peak memory")
     command.add_argument("--make-data", type=Path, metavar="DIR", help="write folk/ and multitrack/ under DIR")
@@ -518,6 +723,14 @@ def main(argv: list[str] | None = None) -> None:
     command.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is kept")
     add_basics(command, "midi-prepare.json", threads=None)
     command.set_defaults(run=prepare_benchmark)
+
+    command = commands.add_parser("scale", help="`midi prepare` on a Lakh-sized folder and on its first quarter")
+    command.add_argument("--files", type=int, default=50_000, help="files of the full folder (default 50000)")
+    command.add_argument("--folder", type=Path, help="where the folder is made once and reused (default "
+                                                      f"{RESULTS.name}/lakh-scale)")
+    command.add_argument("--workers", type=int, help="prepare's worker processes (default: prepare's own choice)")
+    add_basics(command, "midi-scale.json", threads=1)
+    command.set_defaults(run=scale)
 
     command = commands.add_parser("musicvae", help="MusicVAE on held-out Essen folk melodies, trained on a CPU")
     command.add_argument("--data", type=Path, default=RESULTS / "essen-midi",

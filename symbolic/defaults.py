@@ -11,3 +11,8 @@ EVAL_BATCH_SIZE = 256
 CONVERTER_KINDS = ("melody", "drums", "trio", "pianoroll", "notes")  # the keys of data.converters.CONVERTERS
 ATTRIBUTE_NAMES = ("note_density", "average_interval", "c_diatonic", "syncopation_8th", "syncopation_16th")
 LATENT_MAP_METHODS = ("auto", "pca", "tsne")
+# Per-file limits of `midi prepare` (--file-time-limit, --max-file-mb). Lakh's MIDI files are mostly well under 1 MB
+# and convert in milliseconds; a file 10x past the largest common ones, or one a converter takes half a minute on
+# (Magenta's hangs on one LMD file), is skipped by name instead of stalling the folder.
+FILE_TIME_LIMIT_S = 30.0
+FILE_SIZE_LIMIT_MB = 10.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.arguments import positive_int
+from engine.arguments import positive_float, positive_int
 from engine.errors import UserError
 from engine.paths import check_writable_folder
-from symbolic.defaults import CONVERTER_KINDS
+from symbolic.defaults import CONVERTER_KINDS, FILE_SIZE_LIMIT_MB, FILE_TIME_LIMIT_S
 
 CONVERTER_OPTIONS = ("slice_bars", "steps_per_quarter", "steps_per_bar", "program_range", "pitch_range",
                      "seq_len", "hop")
@@ -27,6 +27,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, type=Path, metavar="DIR", help="folder of .mid/.midi/.kar files")
     p.add_argument("--output", required=True, type=Path, metavar="DIR", help="folder of the prepared dataset")
     p.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per CPU core)")
+    p.add_argument("--file-time-limit", type=positive_float, metavar="SECONDS",
+                   help="skip a file whose conversion takes longer, stopping its worker process "
+                        f"(default: {FILE_TIME_LIMIT_S:g})")
+    p.add_argument("--max-file-mb", type=positive_float, metavar="MB",
+                   help=f"skip a file larger than this without reading it (default: {FILE_SIZE_LIMIT_MB:g})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     options = p.add_argument_group("converter options (with --converter; unset ones keep the converter's default)")
     converters_default = "(default: the converter's)"
@@ -68,6 +73,9 @@ def run_prepare(args: argparse.Namespace) -> int:
     from symbolic.data.prepare import prepare
     check_writable_folder(args.output, "--output")
     converter = converter_from_spec(converter_spec(args))
-    result = prepare(converter, args.input, args.output, workers=args.workers, progress=not args.no_progress)
+    limits = {name: value for name, value in (("time_limit", args.file_time_limit),
+                                              ("size_limit_mb", args.max_file_mb)) if value is not None}
+    result = prepare(converter, args.input, args.output, workers=args.workers, progress=not args.no_progress,
+                     **limits)
     print("\n".join(result.summary()))
     return 0

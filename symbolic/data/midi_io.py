@@ -17,12 +17,27 @@ MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 
 def find_midi_files(root: str | os.PathLike) -> list[Path]:
     """Every MIDI file (.mid .midi .kar in any letter case) under ``root``, recursively, sorted by path."""
+    return [Path(path) for path in midi_file_paths(root)]
+
+
+def midi_file_paths(root: str | os.PathLike) -> list[str]:
+    """``find_midi_files`` as strings (a fifth of the memory of Paths for a folder of Lakh's 176,581 files).
+
+    One directory listing per folder and no stat per file: the listing says which entries are files.
+    """
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder of MIDI files")
-    paths = (os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names
-             if os.path.splitext(name)[1].lower() in MIDI_SUFFIXES)
-    return [Path(path) for path in sorted(paths) if os.path.isfile(path)]
+    paths: list[str] = []
+    folders = [os.fspath(root)]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):  # as os.walk: symlinked folders are not entered
+                    folders.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() in MIDI_SUFFIXES and entry.is_file():
+                    paths.append(entry.path)
+    return sorted(paths)
 
 
 def load_score(path: str | os.PathLike) -> symusic.Score:

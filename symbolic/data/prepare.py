@@ -11,7 +11,7 @@ This module never imports torch.
 """
 from __future__ import annotations
 
-import functools
+import copy
 import hashlib
 import json
 import os
@@ -27,8 +27,9 @@ from engine.atomic import atomic_path, write_json
 from engine.cache import Entry, ReconcileReport, SourceCache, params_digest
 from engine.errors import UserError
 from symbolic.data.converters import Converter, converter_from_spec
-from symbolic.data.midi_io import find_midi_files, load_score
+from symbolic.data.midi_io import load_score, midi_file_paths
 from symbolic.data.splits import SPLITS, split_of
+from symbolic.defaults import FILE_SIZE_LIMIT_MB, FILE_TIME_LIMIT_S
 
 FORMAT_VERSION = 2  # bump when the cached items' layout changes (2: content skips are items), rebuilding every one
 MIN_FILES_FOR_HELD_OUT = 10  # below this many usable files every file trains; validation and test stay empty
@@ -42,15 +43,23 @@ def cache_params(converter: Converter) -> dict[str, Any]:
     return {"format": FORMAT_VERSION, "converter": converter.spec(), "converter_version": converter.version}
 
 
-@functools.lru_cache(maxsize=8)
-def _converter(spec_json: str) -> Converter:
-    return converter_from_spec(json.loads(spec_json))
+_CONVERTERS: list[tuple[dict, Converter]] = []  # (spec, converter) built in this process, the latest first
+
+
+def _converter(spec: dict) -> Converter:
+    """The converter of ``spec``, built once per process (compared by value: cheaper than a key per file)."""
+    for known, converter in _CONVERTERS:
+        if known == spec:
+            return converter
+    _CONVERTERS.insert(0, (copy.deepcopy(spec), converter_from_spec(spec)))
+    del _CONVERTERS[8:]
+    return _CONVERTERS[0][1]
 
 
 def process_file(path: Path, params: dict) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """One MIDI file to its windows (worker side). A file that cannot be read raises SourceError; one that gives no
     window is an item without windows whose ``skip`` says why, so the summary can tell the two apart."""
-    converter = _converter(json.dumps(params["converter"], sort_keys=True))
+    converter = _converter(params["converter"])
     result = converter.encode(load_score(path), str(path))
     meta = {"stats": {k: v for k, v in result.stats.items() if v}}
     if result.reason:
@@ -193,26 +202,29 @@ def open_prepared(output_dir: str | os.PathLike) -> PrepareResult:
 
 
 def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str | os.PathLike,
-            workers: int | None = None, progress: bool = True) -> PrepareResult:
+            workers: int | None = None, progress: bool = True, time_limit: float | None = FILE_TIME_LIMIT_S,
+            size_limit_mb: float | None = FILE_SIZE_LIMIT_MB) -> PrepareResult:
     """Convert every MIDI file under ``input_dir`` into ``output_dir``, reusing what is already there.
 
-    Names the unreadable files on stderr; raises UserError (after writing ``prepared.json``, which holds every
-    file's reason) when no file gives a window.
+    A file over ``size_limit_mb`` or taking over ``time_limit`` seconds to convert is skipped (None: no limit).
+    Names the unreadable and the skipped-by-limit files on stderr; raises UserError (after writing
+    ``prepared.json``, which holds every file's reason) when no file gives a window.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if output_dir.resolve() == input_dir.resolve():
         raise UserError(f"{output_dir}: the prepared dataset needs its own folder, not the MIDI folder")
-    files = find_midi_files(input_dir)
+    files = midi_file_paths(input_dir)
     if not files:
         raise UserError(f"{input_dir}: no MIDI files (.mid .midi .kar) found")
     params = cache_params(converter)
     cache = SourceCache(output_dir, params, process_file)
     workers = workers or os.cpu_count() or 1
     report = cache.reconcile(files, root=input_dir, workers=workers, progress=progress,
-                             desc=f"preparing {converter.name} windows")
+                             desc=f"preparing {converter.name} windows", time_limit=time_limit,
+                             size_limit=None if size_limit_mb is None else round(size_limit_mb * 1e6))
     converted = cache.usable()
     usable = [e for e in converted if "skip" not in e.meta]
-    unreadable = dict(report.skipped)  # the cache's failures: the file could not be read (or changed meanwhile)
+    unreadable = dict(report.skipped)  # the cache's failures: unreadable, over a limit, or changed meanwhile
     skipped = {e.rel: e.meta["skip"] for e in converted if "skip" in e.meta} | unreadable
     by_split, note = _assign_splits(usable)
     fingerprint = _fingerprint(params, by_split)

@@ -1,6 +1,8 @@
-"""SourceCache: reuse, add/change/remove reconciliation, damaged caches, bad files, parallel workers, races."""
+"""SourceCache: reuse, add/change/remove reconciliation, damaged caches, bad files, parallel workers, races,
+per-file time and size limits."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 import engine.cache
-from engine.cache import CHANGED_WHILE_PROCESSED, SourceCache
+from engine.cache import CHANGED_WHILE_PROCESSED, FIELDS, SourceCache
 from engine.errors import SourceError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,8 +130,8 @@ def test_parallel_workers_match_serial(tmp_path):
     cache, report = reconcile(tmp_path, workers=2)
     assert len(report.processed) == 6
     assert cache.load(cache.entries["5.txt"], "values").tolist() == list(range(6))
-    manifest = json.loads(cache.manifest_path.read_text())
-    assert manifest["entries"]["5.txt"]["meta"] == {"n": 6}
+    reloaded = SourceCache(tmp_path / "cache", {"scale": 1.0}, parse_numbers)
+    assert reloaded.load_manifest() is None and reloaded.entries["5.txt"].meta == {"n": 6}
 
 
 def test_manifest_never_names_missing_arrays_after_interrupt(tmp_path, monkeypatch):
@@ -184,13 +186,15 @@ def test_racily_clean_entry_is_verified_by_content_and_an_old_one_trusted(tmp_pa
     os.utime(racy, ns=(before.st_atime_ns, before.st_mtime_ns))
     # As if the rewrite fell in the timestamp tick the first run looked in: the whole stat (ctime too) unchanged.
     manifest = json.loads(cache.manifest_path.read_text())
-    manifest["entries"]["racy.txt"].update(ctime_ns=racy.stat().st_ctime_ns, checked_ns=before.st_mtime_ns)
-    old = manifest["entries"]["old.txt"]
-    old["checked_ns"] = max(old["mtime_ns"], old["ctime_ns"]) + 3_000_000_000  # looked at well after it changed
+    rows = {row[0]: row for row in manifest["entries"]}
+    ctime, checked, mtime = (FIELDS.index(name) for name in ("ctime_ns", "checked_ns", "mtime_ns"))
+    rows["racy.txt"][ctime], rows["racy.txt"][checked] = racy.stat().st_ctime_ns, before.st_mtime_ns
+    old = rows["old.txt"]
+    old[checked] = max(old[mtime], old[ctime]) + 3_000_000_000  # looked at well after it changed
     cache.manifest_path.write_text(json.dumps(manifest))
     hashed = []
     real_digest = engine.cache.file_digest
-    monkeypatch.setattr(engine.cache, "file_digest", lambda path: hashed.append(path.name) or real_digest(path))
+    monkeypatch.setattr(engine.cache, "file_digest", lambda path: hashed.append(Path(path).name) or real_digest(path))
     cache, report = reconcile(tmp_path)
     assert report.processed == ["racy.txt"] and report.reused == ["old.txt"] and "old.txt" not in hashed
     assert cache.load(cache.entries["racy.txt"], "values").tolist() == [3, 4]
@@ -212,6 +216,62 @@ def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
     leftover.write_bytes(b"half a shard")
     _, report = reconcile(tmp_path)
     assert report.reused == ["a.txt"] and not leftover.exists()
+
+
+def parse_or_stall(path: Path, params: dict) -> tuple[dict, dict]:
+    """parse_numbers, but a file reading "sleep S" stalls S seconds deaf to SIGTERM and SIGINT, as a converter stuck
+    in C code is, and one reading "crash" ends its process."""
+    text = path.read_text()
+    if text.startswith("sleep"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        time.sleep(float(text.split()[1]))
+        return {"values": np.zeros(1, dtype=np.float32)}, {}
+    if text == "crash":
+        os._exit(3)
+    return parse_numbers(path, params)
+
+
+def test_file_over_the_time_limit_is_stopped_named_and_the_rest_prepared(tmp_path):
+    files = {f"{i:02d}.txt": f"{i}" for i in range(12)}
+    files["04.txt"] = "sleep 60"  # the middle of a chunk of three (12 files, one worker): 03 before it, 05 after
+    make_sources(tmp_path / "src", files)
+    cache = SourceCache(tmp_path / "cache", {"scale": 1.0}, parse_or_stall)
+    sources = sorted((tmp_path / "src").glob("*.txt"))
+    started = time.monotonic()
+    report = cache.reconcile(sources, tmp_path / "src", progress=False, time_limit=0.3)
+    assert time.monotonic() - started < 20
+    assert report.skipped == [("04.txt", "timeout: took longer than 0.3 s to process")]
+    assert sorted(report.processed) == sorted(set(files) - {"04.txt"})
+    assert all(cache.load(cache.entries[rel], "values").tolist() == [int(rel[:2])] for rel in report.processed)
+    again = SourceCache(tmp_path / "cache", {"scale": 1.0}, parse_or_stall)
+    started = time.monotonic()
+    report = again.reconcile(sources, tmp_path / "src", progress=False, time_limit=0.3)
+    assert time.monotonic() - started < 5  # recorded as failed: not tried again under the same limit
+    assert report.skipped == [("04.txt", "timeout: took longer than 0.3 s to process")] and len(report.reused) == 11
+    (tmp_path / "src" / "04.txt").write_text("sleep 0.5")
+    report = again.reconcile(sources, tmp_path / "src", progress=False, time_limit=0.3)
+    assert [rel for rel, _ in report.skipped] == ["04.txt"]
+    report = again.reconcile(sources, tmp_path / "src", progress=False, time_limit=5)  # a larger limit retries it
+    assert report.processed == ["04.txt"] and report.skipped == []
+
+
+def test_file_over_the_size_limit_is_skipped_unread(tmp_path):
+    make_sources(tmp_path / "src", {"a.txt": "1 2", "big.txt": "1 2 3 4 5 6 7 8 9", "b.txt": "3"})
+    CALLS.clear()
+    cache = SourceCache(tmp_path / "cache", {"scale": 1.0}, parse_numbers)
+    report = cache.reconcile(sorted((tmp_path / "src").glob("*.txt")), tmp_path / "src", progress=False,
+                             size_limit=10)
+    assert report.skipped == [("big.txt", "too large: 0.0 MB, over the 1e-05 MB limit")]
+    assert sorted(report.processed) == ["a.txt", "b.txt"] and "big.txt" not in CALLS + list(cache.entries)
+
+
+def test_file_whose_worker_dies_is_named_and_the_rest_prepared(tmp_path):
+    make_sources(tmp_path / "src", {"a.txt": "1", "b.txt": "crash", "c.txt": "3"})
+    cache = SourceCache(tmp_path / "cache", {"scale": 1.0}, parse_or_stall)
+    report = cache.reconcile(sorted((tmp_path / "src").glob("*.txt")), tmp_path / "src", workers=2, progress=False)
+    assert report.skipped == [("b.txt", "crashed: its worker process died (exit code 3)")]
+    assert sorted(report.processed) == ["a.txt", "c.txt"]
 
 
 RECONCILE = """

@@ -89,9 +89,8 @@ def test_reconciliation_follows_added_changed_and_removed_files(midi_dir, tmp_pa
     assert third.result.skipped["sub/ryans_WeelMayTheKeelRowReel.mid"] == "drum-only"
     assert sum(third.result.files.values()) == 4
     assert windows_of(third) == sum(third.result.windows.values()) != sum(first.windows.values())
-    assert {p.name for p in (out / "items").iterdir()} == {
-        r["file"] for e in json.loads((out / "manifest.json").read_text())["entries"].values()
-        for r in e["arrays"].values()}  # no stale shards left behind
+    assert {p.name for p in (out / "items").iterdir()} == set(
+        json.loads((out / "manifest.json").read_text())["shards"])  # no stale shards left behind
 
 
 def test_damaged_split_array_is_rebuilt(midi_dir, tmp_path):

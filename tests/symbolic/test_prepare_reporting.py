@@ -3,6 +3,7 @@ file gives a window; prepared folders made by an older converter are rebuilt, ne
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,30 @@ def test_older_folder_whose_midi_folder_is_gone_asks_to_prepare_again(tmp_path, 
     folder.rmdir()
     with pytest.raises(UserError, match="older version of the melody converter.*midi prepare --input"):
         load_or_prepare(MELODY, out, tmp_path / "unused", workers=1, progress=False)
+
+
+def convert_or_hang(path: Path, params: dict):
+    """The real conversion, but a file named hang*.mid never finishes (a converter stuck on one file)."""
+    if path.name.startswith("hang"):
+        time.sleep(120)
+    return prepare_module.convert_file(path, params)
+
+
+def test_files_over_the_time_and_size_limits_are_named_and_the_rest_prepared(tmp_path, write_midi, score_of, scale,
+                                                                           monkeypatch, capsys):
+    folder = tmp_path / "midi"
+    for i in range(3):
+        write_midi(folder / f"tune{i}.mid", score_of([(0, False, scale(i, 4))]))
+    write_midi(folder / "hang.mid", score_of([(0, False, scale(0, 4))]))
+    (folder / "huge.mid").write_bytes(CHUNK_PAST_END + bytes(5000))
+    monkeypatch.setattr(prepare_module, "convert_file", prepare_module.process_file, raising=False)
+    monkeypatch.setattr(prepare_module, "process_file", convert_or_hang)
+    started = time.monotonic()
+    assert cli.main(prepare_args(folder, tmp_path / "out") + ["--file-time-limit", "0.5", "--max-file-mb",
+                                                               "0.002"]) == 0
+    assert time.monotonic() - started < 60
+    captured = capsys.readouterr()
+    assert f"skipped {folder / 'hang.mid'}: timeout: took longer than 0.5 s to process" in captured.err.splitlines()
+    assert f"skipped {folder / 'huge.mid'}: too large: 0.0 MB, over the 0.002 MB limit" in captured.err.splitlines()
+    assert "5 MIDI files read: 3 used, 2 skipped" in captured.out
+    assert "  skipped (timeout): 1" in captured.out.splitlines() and "  skipped (too large): 1" in captured.out
