@@ -11,6 +11,8 @@ import torch.distributed as dist
 
 from engine.errors import UserError
 
+_kept = 0  # depth of one_group blocks: inside one, teardown leaves the group in place
+
 
 def world_size() -> int:
     return dist.get_world_size() if is_initialized() else 1
@@ -72,6 +74,8 @@ def teardown() -> None:
     """Leave the process group, after a barrier on the normal path so that no rank leaves with a collective in flight.
 
     While an exception propagates the other ranks may never arrive at the barrier, so the group is only destroyed.
+    Inside ``one_group`` the group stays: the barrier alone lets no rank go on before rank 0 has written what the
+    training ends with.
     """
     if not is_initialized():
         return
@@ -82,7 +86,25 @@ def teardown() -> None:
         if sys.exc_info()[1] is None:
             dist.barrier()
     finally:
-        dist.destroy_process_group()
+        if not _kept:
+            dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def one_group(device_name: str) -> Iterator[str]:
+    """For a command that trains several models in turn (``midi compare``): join the group once (under torchrun),
+    keep it through every training's teardown, and leave it at the end of the block; yields this rank's device name.
+
+    A process group cannot be joined again once left, so each training leaving it would stop the next one.
+    """
+    global _kept
+    device = setup(device_name)
+    _kept += 1
+    try:
+        yield device
+    finally:
+        _kept -= 1
+        teardown()
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
@@ -90,6 +112,14 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     if is_initialized():
         values = values.clone()
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def all_reduce_min(values: torch.Tensor) -> torch.Tensor:
+    """The elementwise minimum of a tensor over all ranks (identity in a single process)."""
+    if is_initialized():
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.MIN)
     return values
 
 

@@ -20,12 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from tqdm import tqdm
 
 from engine import distributed
 from engine.arguments import duration_text
 from engine.averages import WeightAverage
+from engine import memory
 from engine.checkpoint import ctrl_c_held, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from engine.device import autocast_dtype, select_device, to_device
 from engine.errors import UserError
@@ -73,6 +74,8 @@ class TrainConfig:
     tensorboard: bool = True
     wait: bool = False  # another run holds the checkpoint: wait for it to finish instead of stopping
     max_time: float | None = None  # seconds of training in this run; then a checkpoint and a normal return
+    micro_batch: int | None = None  # examples per forward pass, gradients accumulated to batch_size; None: the
+    # largest that the memory estimate (engine.memory) finds room for, up to batch_size
 
     @property
     def checkpoint(self) -> Path:
@@ -197,6 +200,7 @@ class Trainer:
             self.step = 0  # optimizer steps taken
             self.examples_in_epoch = 0  # examples of the current epoch already trained on, over all ranks
             self.resumed = self._maybe_resume()
+            self.micro_batch = self._plan_micro_batch()
         except BaseException:
             self.close()
             raise
@@ -221,6 +225,61 @@ class Trainer:
                 error = e
         if not distributed.all_ranks_ok(error is None):
             raise error or UserError(f"the run at {c.checkpoint} is in use by another process")
+
+    # ------------------------------------------------------------------------------------------------ memory
+    def _plan_micro_batch(self) -> int:
+        """The examples per forward pass: ``config.micro_batch`` if given, else the batch size when the memory
+        estimate finds room for it, else the largest micro-batch that fits (every rank takes the smallest). A model
+        that cannot train even one example at a time is refused before any work."""
+        c = self.config
+        if c.micro_batch is not None:
+            if c.micro_batch < 1:
+                raise UserError(f"the micro-batch must be at least 1 example, got {c.micro_batch}")
+            return min(c.micro_batch, c.batch_size)
+        estimate = self._estimate_memory()
+        if estimate.free is None:
+            return c.batch_size
+        fits = estimate.largest_batch()
+        if fits < 1:
+            raise UserError(
+                f"this model needs about {memory.gib(estimate.needs(1))} to train even one example at a time "
+                f"({memory.gib(estimate.fixed)} for gradients, optimizer state and the rest, "
+                f"{memory.gib(estimate.per_example)} per example) and {self.device} has "
+                f"{memory.gib(estimate.free)} free: train a smaller model or shorter windows, or use a machine with "
+                "more memory")
+        micro = min(fits, c.batch_size)
+        if distributed.is_initialized():
+            micro = int(distributed.all_reduce_min(torch.tensor([micro], device=self._collective_device())).item())
+        if micro < c.batch_size and self.is_main:
+            steps = math.ceil(c.batch_size / micro)
+            tqdm.write(f"a batch of {c.batch_size} needs about {memory.gib(estimate.needs(c.batch_size))} and "
+                       f"{self.device} has {memory.gib(estimate.free)} free: each step accumulates {steps} "
+                       f"micro-batches of up to {micro} examples (the same batch; --micro-batch sets it)")
+        return micro
+
+    def _collective_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+    def _estimate_memory(self) -> memory.Estimate:
+        """engine.memory's estimate on the first training examples, leaving the random generators and the model's
+        buffers (running statistics) as they were, so that the estimate changes nothing a run computes."""
+        collate = self.collate_fn or default_collate
+        data = self.train_data
+
+        def loss_of(n: int) -> torch.Tensor:
+            batch = to_device(collate([data[i % len(data)] for i in range(n)]), self.device)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                return self.model.training_loss(batch, self.step).loss
+
+        rng = rng_state()
+        buffers = [b.clone() for b in self.model.buffers()]
+        try:
+            return memory.estimate(self.model, loss_of, self.device, averaged=self.average is not None)
+        finally:
+            set_rng_state(rng)
+            with torch.no_grad():
+                for buffer, saved in zip(self.model.buffers(), buffers):
+                    buffer.copy_(saved)
 
     # ------------------------------------------------------------------------------------------- checkpoints
     def _maybe_resume(self) -> bool:
@@ -338,19 +397,20 @@ class Trainer:
             remaining = remaining[rank::world][: len(remaining) // world]  # equal counts per rank keep DDP in step
         return remaining
 
-    def _loader(self, data: Dataset, indices: list[int] | None) -> DataLoader:
+    def _loader(self, data: Dataset, batches: list[list[int]]) -> DataLoader:
+        """Batches of ``data`` holding the examples ``batches`` lists, in that order."""
         # A private generator: making a loader's iterator must not draw from the global RNG, or a resumed
         # run (which makes one more iterator) would diverge from an uninterrupted one.
-        return DataLoader(data, batch_size=self.config.batch_size, sampler=indices, shuffle=False,
-                          num_workers=self.config.num_workers, collate_fn=self.collate_fn,
-                          pin_memory=self.device.type == "cuda",
+        return DataLoader(data, batch_sampler=batches, num_workers=self.config.num_workers,
+                          collate_fn=self.collate_fn, pin_memory=self.device.type == "cuda",
                           generator=torch.Generator().manual_seed(self.config.seed))
 
     def _val_loader(self) -> DataLoader | None:
+        """This rank's share of the validation data, in micro-batches (as much as a forward pass holds)."""
         if self.val_data is None:
             return None
         indices = list(range(len(self.val_data)))[distributed.rank()::distributed.world_size()]
-        return self._loader(self.val_data, indices)
+        return self._loader(self.val_data, _chunks(indices, self.micro_batch))
 
     def _done(self) -> bool:
         c = self.config
@@ -418,9 +478,11 @@ class Trainer:
         last_step = self._last_step(batches_left)
         window = MetricSums()
         started = self.clock()
-        for batch_number, batch in enumerate(self._loader(self.train_data, indices), 1):
-            size = min(c.batch_size, len(indices) - (batch_number - 1) * c.batch_size)
-            loss, metrics, count, lr = self._train_step(batch, size * world)
+        steps = [_chunks(batch, self.micro_batch) for batch in _chunks(indices, c.batch_size)]
+        parts = iter(self._loader(self.train_data, [part for step in steps for part in step]))
+        for batch_number, step_parts in enumerate(steps, 1):
+            sizes = [len(part) for part in step_parts]
+            loss, metrics, count, lr = self._train_step([next(parts) for _ in sizes], sizes, world)
             window.add(loss, metrics, count)
             bar.update()
             row = self._after_step(logger, val_loader, window, lr, batch_number == batches_left, started)
@@ -552,15 +614,24 @@ class Trainer:
             metrics = evaluate(self.model, val_loader, self.device, self.amp_dtype, self.step)
         return {f"val/{k}": v for k, v in metrics.items()}
 
-    def _train_step(self, batch: Any, examples: int) -> tuple[torch.Tensor, dict, int, float]:
-        """One optimizer step on ``batch`` (``examples`` of the epoch over all ranks); returns the lr it used too."""
+    def _train_step(self, parts: list[Any], sizes: list[int], world: int) -> tuple[torch.Tensor, dict, int, float]:
+        """One optimizer step on a batch given as micro-batches ``parts`` of ``sizes`` examples (on each of ``world``
+        ranks), their gradients accumulated; returns the loss, metrics and count of the whole batch, and the lr."""
         c = self.config
-        batch = to_device(batch, self.device)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            loss, metrics, count = self.wrapped(batch, self.step)
-        # No finiteness check here: it would wait for the device every step. The logged rows and save() check.
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        outputs = []
+        for number, (part, size) in enumerate(zip(parts, sizes), 1):
+            last = number == len(parts)
+            # DDP averages the gradients over the ranks once, in the last micro-batch's backward pass.
+            with contextlib.nullcontext() if last or world == 1 else self.wrapped.no_sync():
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                    loss, metrics, count = self.wrapped(to_device(part, self.device), self.step)
+                # Each micro-batch's mean loss weighs as its share of the examples: the batch's mean gradient.
+                (loss if len(parts) == 1 else loss * (size / sum(sizes))).backward()
+            outputs.append((loss.detach(), {k: v.detach() if isinstance(v, torch.Tensor) else v
+                                            for k, v in metrics.items()}, count))
+        # No finiteness check here: it would wait for the device every step. The logged rows and save() check.
+        loss, metrics, count = outputs[0] if len(outputs) == 1 else _combined(outputs)
         if c.grad_clip:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
             metrics = {**metrics, "grad_norm": grad_norm}
@@ -572,9 +643,22 @@ class Trainer:
         self.step += 1
         if self.average is not None:
             self.average.update(self.step)
-        self.examples_in_epoch += examples
+        self.examples_in_epoch += sum(sizes) * world
         self._updating = False
-        return loss.detach(), metrics, count, lr
+        return loss, metrics, count, lr
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    """``items`` in consecutive lists of ``size`` (the last may be shorter)."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def _combined(outputs: list[tuple[torch.Tensor, dict, int]]) -> tuple[torch.Tensor, dict, int]:
+    """The loss, metrics and count of a batch from those of its micro-batches (count-weighted means)."""
+    count = sum(part_count for _, _, part_count in outputs)
+    loss = sum(loss * part_count for loss, _, part_count in outputs) / count
+    metrics = {key: sum(part[key] * part_count for _, part, part_count in outputs) / count for key in outputs[0][1]}
+    return loss, metrics, count
 
 
 def run_training(trainer: Trainer) -> list[dict[str, Any]]:

@@ -51,7 +51,7 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
           hparams: str | None = None, num_steps: int = DEFAULT_NUM_STEPS, val_every: int = 1000,
           checkpoint_every: int = 500, log_every: int = 50, device: str = "auto", workers: int | None = None,
           progress: bool = True, seed: int = 0, wait: bool = False,
-          max_time: float | None = None) -> list[dict[str, Any]]:
+          max_time: float | None = None, micro_batch: int | None = None) -> list[dict[str, Any]]:
     """Train (or resume) the run in ``run_dir`` until ``num_steps`` optimizer steps in all; returns the logged rows.
 
     ``num_steps=0`` on a new run saves the initial model untrained, as a run at step 0: the baseline every trained
@@ -61,7 +61,8 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
     it has any; the training split is transposed at random by up to ``config.transpose`` semitones.
     ``seed`` fixes the initial weights and the training order, so identical calls give identical models; ``wait``
     waits for another process training in ``run_dir`` to finish instead of failing; ``max_time`` (seconds) stops
-    the training sooner with a checkpoint, and a later call resumes it.
+    the training sooner with a checkpoint, and a later call resumes it; ``micro_batch`` (examples per forward pass,
+    gradients accumulated to the config's batch) defaults to what the memory estimate finds room for.
     """
     for flag, value, least in (("num_steps", num_steps, 0), ("val_every", val_every, 1),
                                ("checkpoint_every", checkpoint_every, 1)):
@@ -80,7 +81,8 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
     train_config = TrainConfig(
         run_dir=str(run_dir), max_steps=num_steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
         grad_clip=config.grad_clip, device=device, log_every=log_every, val_every=val_every,
-        checkpoint_every=checkpoint_every, progress=progress, seed=seed, wait=wait, max_time=max_time)
+        checkpoint_every=checkpoint_every, progress=progress, seed=seed, wait=wait, max_time=max_time,
+        micro_batch=micro_batch)
     seed_everything(seed)  # before building the model: its initial weights come from the global RNGs
     trainer = Trainer(build_model(config), dataset.split("train", transpose=config.transpose),
                       dataset.split("validation"), train_config, hparams=run_hparams(name, config),

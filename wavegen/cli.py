@@ -161,6 +161,9 @@ def build_parser() -> Parser:
                             "does, then generate and score as usual; the same command resumes (default: no limit)")
     train.add_argument("-b", "--batch-size", type=positive_int, default=Settings.batch_size,
                        help="windows per training batch (default: %(default)s)")
+    train.add_argument("--micro-batch", type=positive_int, metavar="N",
+                       help="windows per forward pass, their gradients accumulated to the batch (default: the whole "
+                            "batch when the memory estimate finds room for it, else the largest part that fits)")
     train.add_argument("--learning-rate", "--lr", type=positive_float, default=Settings.learning_rate,
                        help="Adam learning rate (default: %(default)s)")
     train.add_argument("--sequence-length", type=positive_int, default=None,

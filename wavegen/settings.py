@@ -50,6 +50,7 @@ class Settings:
     epochs: int = 20
     max_time: float | None = None  # seconds of training in this run (None: no limit)
     batch_size: int = 10
+    micro_batch: int | None = None  # windows per forward pass, gradients accumulated (None: what fits)
     learning_rate: float = 1e-3
     sequence_length: int | None = None  # None: 40 blocks or 128 stft frames
     stride: int | None = None  # None: the sequence length

@@ -36,6 +36,14 @@ def add_compute_options(parser: argparse.ArgumentParser) -> None:
                              "this process may use less those busy with other work)")
 
 
+def add_micro_batch_option(parser: argparse.ArgumentParser) -> None:
+    """--micro-batch, the same in every command that trains."""
+    parser.add_argument("--micro-batch", type=positive_int, metavar="N",
+                        help="examples per forward pass, their gradients accumulated to the config's batch (default: "
+                             "the whole batch when the memory estimate finds room for it, else the largest part "
+                             "that fits)")
+
+
 def generation_parser(subparsers: argparse._SubParsersAction, name: str, help_text: str,
                       description: str = "") -> argparse.ArgumentParser:
     """A subcommand that loads a run's model and writes MIDI files (and optionally PNGs and WAVs)."""

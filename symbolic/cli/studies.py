@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from engine.arguments import duration, positive_int, seed_value
 from engine.paths import check_writable_folder
-from symbolic.cli.common import add_compute_options, temperature
+from symbolic.cli.common import add_compute_options, add_micro_batch_option, temperature
 from symbolic.configs import list_configs
 from symbolic.data.splits import EXAMPLE_SPLITS
 from symbolic.defaults import LATENT_MAP_METHODS
@@ -31,6 +32,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="time budget of each config's training (90, 90s, 15m, 1.5h, 2d): a config that spends it "
                         "stops with a checkpoint and is compared at the step it reached; the same command resumes "
                         "(default: no limit)")
+    add_micro_batch_option(p)
     p.add_argument("--run-dir", required=True, type=Path, metavar="DIR", help="one run dir per config, and the table")
     p.add_argument("--hparams", metavar="K=V,...", help="overrides applied to every config (default: none)")
     p.add_argument("--metric", help="metric of the bar chart (default: cross_entropy for the note models, accuracy "
@@ -68,9 +70,10 @@ def run_compare(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
     comparison = compare(names, args.examples_path, args.run_dir, args.num_steps, args.hparams, args.metric,
                          args.samples, args.sample_temperature, args.device, args.seed, not args.no_progress,
-                         args.max_time)
-    print(comparison.table())
-    print(*write_outputs(comparison, args.run_dir / "compare"), sep="\n")
+                         args.max_time, args.micro_batch)
+    if os.environ.get("RANK", "0") == "0":  # once, also under torchrun
+        print(comparison.table())
+        print(*write_outputs(comparison, args.run_dir / "compare"), sep="\n")
     return 0
 
 

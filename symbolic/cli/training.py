@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.arguments import duration, positive_int, seed_value
 from engine.paths import check_writable_folder
-from symbolic.cli.common import add_compute_options, num_samples, temperature
+from symbolic.cli.common import add_compute_options, add_micro_batch_option, num_samples, temperature
 from symbolic.configs import list_configs
 from symbolic.data.splits import EXAMPLE_SPLITS
 from symbolic.defaults import DEFAULT_NUM_STEPS, DEFAULT_TEMPERATURE, EVAL_BATCH_SIZE
@@ -43,6 +43,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-time", type=duration, metavar="DURATION",
                    help="stop after this long (90, 90s, 15m, 1.5h, 2d) with a checkpoint, as Ctrl-C does; the same "
                         "command resumes (default: no limit)")
+    add_micro_batch_option(p)
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the initial weights and the training order")
     p.add_argument("--wait", action="store_true",
                    help="if another process is training in --run-dir, wait for it to finish instead of failing")
@@ -87,7 +88,7 @@ def run_train(args: argparse.Namespace) -> int:
           hparams=",".join(filter(None, [example_hparams(num_steps) if example_defaults else None, args.hparams]))
           or None, num_steps=num_steps, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
           device=args.device, workers=args.workers, progress=not args.no_progress, seed=args.seed, wait=args.wait,
-          max_time=args.max_time)
+          max_time=args.max_time, micro_batch=args.micro_batch)
     if os.environ.get("RANK", "0") == "0":  # once, also under torchrun
         print(f"model saved in {args.run_dir}; listen to it with: music-composer midi sample --run-dir "
               f"{shlex.quote(str(args.run_dir))} -n 4 --output-dir samples --png --wav")

@@ -50,7 +50,9 @@ class NoteModel(nn.Module):
         self.note_embeddings = nn.ModuleList(nn.Embedding(depth, size) for depth, size in zip(HEAD_DEPTHS, sizes))
         self.program_embedding = nn.Embedding(PROGRAMS, config.program_embed)
         note_size = sum(sizes)
-        self.start = nn.Parameter(torch.zeros(note_size))  # the "previous note" of the first step
+        # The "previous note" of the first step. A decoder without history never reads it: it is kept (checkpoints
+        # hold it) but frozen, or DDP would wait for its gradient.
+        self.start = nn.Parameter(torch.zeros(note_size), requires_grad=config.history)
         if config.latent:
             self.encoder = BidirectionalLstmEncoder(note_size + config.program_embed, config.rnn_size, keep)
             self.mu = small_linear(self.encoder.output_size, config.z_size)

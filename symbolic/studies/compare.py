@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import distributed
 from engine.atomic import atomic_path
 from engine.errors import UserError
 from symbolic.configs import ModelConfig, get_config
@@ -153,7 +154,7 @@ def held_out_windows(dataset: PrepareResult, files: list[str]) -> np.ndarray:
 def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: str | os.PathLike, num_steps: int,
             hparams: str | None = None, metric: str | None = None, samples: int = 100,
             sample_temperature: float = 1.0, device: str = "auto", seed: int = 0,
-            progress: bool = True, max_time: float | None = None) -> Comparison:
+            progress: bool = True, max_time: float | None = None, micro_batch: int | None = None) -> Comparison:
     """Train each config for ``num_steps`` in ``run_dir``/<name> (resuming what is there) and compare them.
 
     The examples are prepared once per converter spec in ``run_dir`` before any training, and every model trains
@@ -162,50 +163,54 @@ def compare(config_names: list[str], examples_path: str | os.PathLike, run_dir: 
     ``hparams`` apply to every config; ``metric`` (default: each family's headline metric) is the one the bar chart
     shows; samples are drawn at ``sample_temperature`` (1: the model's own distribution, which the sample features
     then describe); ``max_time`` (seconds) bounds each config's training, a row stopped by it holds the step it
-    reached.
+    reached; ``micro_batch`` is each training's (see ``symbolic.train.train``).
     """
     if not config_names or len(set(config_names)) != len(config_names):
         raise UserError(f"--configs needs distinct config names, got {', '.join(config_names) or 'none'}")
     configs = {name: get_config(name, hparams) for name in config_names}  # every name and override checked first
     if samples < 4:
         raise UserError(f"comparing samples needs at least 4 samples per model, got {samples}")
-    run_dir = Path(run_dir)
-    datasets: dict[str, PrepareResult] = {}  # converter spec -> the examples prepared once for every config
-    for config in configs.values():
-        key = _spec_key(config)
-        if key not in datasets:
-            datasets[key] = load_or_prepare(converter_from_spec(config.data), examples_path, run_dir / PREPARED_DIR,
-                                            progress=progress)
-    files = held_out_files(list(datasets.values()), examples_path)
-    windows = {key: held_out_windows(dataset, files) for key, dataset in datasets.items()}
-    groups: dict[tuple[str, str], Group] = {}  # (converter spec, family) -> its group, in order of first row
-    rows = []
-    for row_name, config_name, steps in [(UNTRAINED, config_names[0], 0)] + [(n, n, num_steps) for n in config_names]:
-        config = configs[config_name]
-        key = _spec_key(config)
-        start = time.perf_counter()
-        train(run_dir / row_name, datasets[key].output_dir, config_name, hparams, num_steps=steps,
-              val_every=max(steps, 1), checkpoint_every=max(steps // 4, 1), device=device, progress=progress,
-              seed=seed, max_time=max_time)
-        seconds = time.perf_counter() - start
-        model = TrainedModel(run_dir / row_name, device)
-        metrics = {k: v for k, v in evaluate_model(model, windows[key], seed=seed, progress=progress).items()
-                   if not isinstance(v, list)}
-        row_metric = metric or family_of(config).headline
-        if row_metric not in metrics:
-            reported = ", ".join(sorted(set(metrics) - NOT_COMPARED))
-            raise UserError(f"metric {row_metric!r} is not reported by {config_name} ({config.what}); it reports: "
-                            f"{reported}")
-        quality = sample_quality(model, windows[key], samples, sample_temperature, seed)
-        group = (key, config.family)
-        if group not in groups:
-            groups[group] = _group(config, row_metric, datasets[key], windows[key], quality)
-        rows.append({"name": row_name, "config": config_name, "group": list(groups).index(group),
-                     "metric": row_metric, "unit": groups[group].unit, "step": model.step,
-                     "train_seconds": round(seconds, 1), "metrics": metrics,
-                     "sample_features": {f: quality["features"][f]["sample_mean"] for f in SAMPLE_FEATURES},
-                     "sample_overlap": quality["overlap"]})
-    return Comparison(num_steps, samples, files, list(groups.values()), rows)
+    # Every rank trains each row together, then evaluates it alone (the same figures on each).
+    with distributed.one_group(device) as device:
+        run_dir = Path(run_dir)
+        datasets: dict[str, PrepareResult] = {}  # converter spec -> the examples prepared once for every config
+        with distributed.main_process_first():  # under torchrun rank 0 prepares, the others then find it done
+            for config in configs.values():
+                key = _spec_key(config)
+                if key not in datasets:
+                    datasets[key] = load_or_prepare(converter_from_spec(config.data), examples_path,
+                                                    run_dir / PREPARED_DIR, progress=progress)
+        files = held_out_files(list(datasets.values()), examples_path)
+        windows = {key: held_out_windows(dataset, files) for key, dataset in datasets.items()}
+        groups: dict[tuple[str, str], Group] = {}  # (converter spec, family) -> its group, in order of first row
+        rows = []
+        plan = [(UNTRAINED, config_names[0], 0)] + [(name, name, num_steps) for name in config_names]
+        for row_name, config_name, steps in plan:
+            config = configs[config_name]
+            key = _spec_key(config)
+            start = time.perf_counter()
+            train(run_dir / row_name, datasets[key].output_dir, config_name, hparams, num_steps=steps,
+                  val_every=max(steps, 1), checkpoint_every=max(steps // 4, 1), device=device, progress=progress,
+                  seed=seed, max_time=max_time, micro_batch=micro_batch)
+            seconds = time.perf_counter() - start
+            model = TrainedModel(run_dir / row_name, device)
+            metrics = {k: v for k, v in evaluate_model(model, windows[key], seed=seed, progress=progress).items()
+                       if not isinstance(v, list)}
+            row_metric = metric or family_of(config).headline
+            if row_metric not in metrics:
+                reported = ", ".join(sorted(set(metrics) - NOT_COMPARED))
+                raise UserError(f"metric {row_metric!r} is not reported by {config_name} ({config.what}); it reports: "
+                                f"{reported}")
+            quality = sample_quality(model, windows[key], samples, sample_temperature, seed)
+            group = (key, config.family)
+            if group not in groups:
+                groups[group] = _group(config, row_metric, datasets[key], windows[key], quality)
+            rows.append({"name": row_name, "config": config_name, "group": list(groups).index(group),
+                         "metric": row_metric, "unit": groups[group].unit, "step": model.step,
+                         "train_seconds": round(seconds, 1), "metrics": metrics,
+                         "sample_features": {f: quality["features"][f]["sample_mean"] for f in SAMPLE_FEATURES},
+                         "sample_overlap": quality["overlap"]})
+        return Comparison(num_steps, samples, files, list(groups.values()), rows)
 
 
 def _spec_key(config: ModelConfig) -> str:

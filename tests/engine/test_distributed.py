@@ -36,6 +36,40 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path):
     assert means[0] == means[1] == {"loss": 2.0, "mse": 4.0, "only_rank0": 1.0}
 
 
+def train_regressor(run_dir, processes: int, batch_size: int, epochs: int) -> dict:
+    """ddp_train_script.py under torchrun with ``processes`` ranks (1: a plain process); rank 0's weights, and
+    what it printed under "output"."""
+    launcher = [*TORCHRUN[:3], f"--nproc_per_node={processes}", "--standalone"] if processes > 1 else [sys.executable]
+    cmd = [*launcher, str(ROOT / "tests/engine/ddp_train_script.py"), str(run_dir), str(batch_size), str(epochs)]
+    result = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {**torch.load(run_dir / "weights.pt"), "output": result.stdout}
+
+
+# Two ranks average their gradients where one process averages its examples': the sums differ in order only.
+TOLERANCE = dict(rtol=1e-4, atol=1e-5)
+
+
+def test_two_processes_learn_what_one_process_learns_with_the_same_global_batch(tmp_path):
+    one = train_regressor(tmp_path / "one", processes=1, batch_size=16, epochs=2)
+    two = train_regressor(tmp_path / "two", processes=2, batch_size=8, epochs=2)
+    weights = [name for name in one if name != "output"]
+    for name in weights:
+        torch.testing.assert_close(two[name], one[name], **TOLERANCE)
+    moved = train_regressor(tmp_path / "short", processes=1, batch_size=16, epochs=1)
+    assert any(not torch.allclose(moved[name], one[name], **TOLERANCE) for name in weights)  # the test can tell
+
+
+def test_a_checkpoint_written_at_one_world_size_resumes_at_another(tmp_path):
+    straight = train_regressor(tmp_path / "straight", processes=1, batch_size=16, epochs=2)
+    train_regressor(tmp_path / "switched", processes=2, batch_size=8, epochs=1)
+    resumed = train_regressor(tmp_path / "switched", processes=1, batch_size=16, epochs=2)
+    assert "(epoch 1, step 4)" in resumed["output"]  # 64 examples in steps of 2 x 8: resumed after the first epoch
+    for name in straight:
+        if name != "output":
+            torch.testing.assert_close(resumed[name], straight[name], **TOLERANCE)
+
+
 def test_example_under_torchrun_with_one_validation_window(tmp_path):
     """The example has a single validation window, so rank 1 validates on nothing (this crashed the reduction)."""
     cmd = [*TORCHRUN, "-m", "music_composer", "--example", "-e", "1", "-g", "1", "--device", "cpu", "--no-progress"]
@@ -44,6 +78,19 @@ def test_example_under_torchrun_with_one_validation_window(tmp_path):
     assert "val/mse" in result.stdout
     info = sf.info(str(tmp_path / "output-0.wav"))
     assert info.frames > 0 and info.samplerate == 44100
+
+
+def test_midi_compare_under_torchrun_trains_every_row_in_one_process_group(tmp_path):
+    """compare trains several models in turn (a group cannot be joined twice), and vae-note has a weight its decoder
+    never reads (DDP waits for every trainable weight's gradient)."""
+    melodies = ROOT / "symbolic" / "examples" / "melodies"
+    cmd = [*TORCHRUN, "-m", "music_composer", "midi", "compare", "--configs", "lm-note,vae-note", "--hparams",
+           "rnn_size=[16],batch_size=8", "--examples-path", str(melodies), "--run-dir", "cmp", "--num-steps", "2",
+           "--samples", "4", "--device", "cpu", "--no-progress"]
+    result = subprocess.run(cmd, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("cmp/compare.txt") == 1  # rank 0 alone writes the table
+    assert "vae-note" in (tmp_path / "cmp" / "compare.txt").read_text()
 
 
 @pytest.mark.parametrize("device, cuda_devices, local_rank, expected", [

@@ -34,8 +34,10 @@ def indexed(n=64):
 
 
 def fit_recorder(tmp_path, **overrides):
+    """Train a Recorder; the micro-batch is given, so no memory estimate runs examples through it."""
     model = Recorder()
-    Trainer(model, indexed(), None, TrainConfig(run_dir=str(tmp_path / "run"), **{**SETTINGS, **overrides})).fit()
+    settings = {**SETTINGS, **overrides, "micro_batch": overrides["batch_size"]}
+    Trainer(model, indexed(), None, TrainConfig(run_dir=str(tmp_path / "run"), **settings)).fit()
     return model.seen
 
 
