@@ -8,11 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from engine.step import StepOutput
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 ENTRIES = {"bench_audio": ["data", "quality", "speed", "cache", "time-generation"],
-           "bench_midi": ["prepare", "musicvae", "note-models", "cnn-vrnn", "prepare-files"],
-           "bench_threads": []}
+           "bench_midi": ["prepare", "musicvae", "note-models", "cnn-vrnn", "prepare-files", "scale"],
+           "bench_threads": [],
+           "bench_speed": ["all", "case"],
+           "bench_memory": ["run", "case"]}
 
 
 @pytest.fixture
@@ -75,3 +80,62 @@ def test_a_failing_subprocess_exits_with_its_output_unless_told_not_to(scripts):
     assert common.run_timed(command, check=False).returncode == 1
     with pytest.raises(SystemExit, match="broken"):
         common.run_timed(command)
+
+
+class TinyRecurrent(torch.nn.Module):
+    """An LSTM and a Linear head with the engine's training_loss: FLOPs that can be counted by hand."""
+
+    def __init__(self, inputs: int, hidden: int, outputs: int):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(inputs, hidden, batch_first=True)
+        self.head = torch.nn.Linear(hidden, outputs)
+
+    def training_loss(self, batch, step):
+        return StepOutput(self.head(self.lstm(batch)[0]).square().mean(), {}, len(batch))
+
+
+def test_the_flop_count_sees_the_lstms_matmuls(scripts):
+    batch, time, inputs, hidden, outputs = 3, 5, 4, 8, 2
+    counted = scripts.import_module("bench_speed").training_flops(TinyRecurrent(inputs, hidden, outputs),
+                                                                  torch.randn(batch, time, inputs))
+    lstm = 2 * batch * time * 4 * hidden * (inputs + hidden)
+    assert counted["forward"] == lstm + 2 * batch * time * hidden * outputs
+    assert 2 * counted["forward"] < counted["total"] <= 3 * counted["forward"]  # the backward is counted too
+
+
+def test_step_times_drop_the_warm_up_and_start_at_a_steps_first_micro_batch(scripts):
+    step_intervals = scripts.import_module("bench_speed").step_intervals
+    assert step_intervals([0, 1, 3, 6, 10], steps=5, warmup=2) == [3, 4]
+    assert step_intervals([0, .5, 1, 1.5, 3, 3.2, 6, 6.1, 10, 10.1], steps=5, warmup=2) == [3, 4]
+
+
+def test_a_generated_frame_reads_the_lstm_the_feedback_layer_and_the_choice_head(scripts):
+    from wavegen.model import WaveLSTM, WaveLSTMConfig
+
+    n, layers, k = 4, 2, 3
+    weights = scripts.import_module("bench_speed").generation_weights(
+        WaveLSTM(WaveLSTMConfig(frame_dim=6, hidden_size=n, num_layers=layers, hypotheses=k)))
+    assert weights["numbers"] == layers * (8 * n * n + 4 * n) + (k * n * n + k * n) + (k * n + k)
+    assert weights["fp32_bytes"] == 4 * weights["numbers"] and weights["bytes_as_run"] <= weights["fp32_bytes"]
+
+
+def test_a_summary_reads_the_engine_overhead_and_the_fraction_of_peak_before_and_after(scripts):
+    speed = scripts.import_module("bench_speed")
+    plan = speed.variants("cpu", default_threads=1)
+    assert [v.name for v in plan] == ["1 thread", "1 thread", "2 threads"]
+
+    def run(step_s: float, cpu_s: float) -> dict:
+        return {"step_s": step_s, "step_cpu_s": cpu_s, "seq_per_s": 10 / step_s, "peak_mb": 100.0, "threads": 1}
+
+    runs = {"bare 1 thread": [run(2.0, 2.0), run(1.0, 1.0)], "engine 1 thread": [run(1.1, 1.05)],
+            "engine 2 threads": [{"error": "killed"}]}
+    limits = {"1": {"matmul": {"fp32": {"flops": 100.0}}}}
+    summary = speed.summarise_family(runs, {"total": 55.0}, limits, plan)
+    assert summary["engine_overhead"] == pytest.approx(1.1) and summary["engine_overhead_cpu"] == pytest.approx(1.05)
+    assert summary["fraction_of_peak"] == pytest.approx(0.5) and "engine 2 threads" not in summary["variants"]
+    results = {"checkouts": ["before", "after"], "variants": [f"{v.mode} {v.name}" for v in plan],
+               "families": {"cnn-vrnn": {"before": {"summary": summary}, "after": {"summary": summary}}}}
+    row = speed.table(results)[-1]
+    assert "50% / 52% → 50% / 52%" in row and "1.10 / 1.05 → 1.10 / 1.05" in row and "- → -" in row
+    assert speed.failed_parts({"families": {"cnn-vrnn": {"after": {"runs": runs}}}}) == [
+        "families/cnn-vrnn/after/runs/engine 2 threads/0"]
