@@ -3,7 +3,7 @@ question is a subcommand that prints its figures beside issue 10's targets and w
 
     python scripts/bench_audio.py data OUT_DIR [--minutes 10] [--composer bach]    # the benchmark music
     python scripts/bench_audio.py quality [--data-dir DIR] [--train-minutes 10] [--threads 1] [--hypotheses K]
-    python scripts/bench_audio.py speed [--data-dir DIR] [--seconds 10 40] [--repeats 1]
+    python scripts/bench_audio.py speed [--data-dir DIR] [--seconds 10 40 160] [--repeats 1] [--threads 1]
     python scripts/bench_audio.py cache [--data-dir DIR] [--repeats 5]
 
 The music is Bach chorales from music21's corpus (the defaults were tuned on the bundled minuet, on Palestrina and on
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -214,83 +215,130 @@ def print_quality(r: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- speed
-SPEED_TARGETS = {"realtime_one_clip_min": 1.0, "realtime_ten_clips_min": 5.0, "time_ratio_over_length_ratio_max": 1.1}
+SPEED_TARGETS = {"realtime_one_clip_min": 4.0, "realtime_ten_clips_min": 14.0, "time_ratio_over_length_ratio_max": 1.1}
+COUNTS = (1, 10)  # clips in one run: one, and a batch of ten
 
 
 def time_generation(args: argparse.Namespace) -> None:
-    """In this fresh process: generate through `write_clips` exactly as the CLI calls it, with random weights
-    (speed does not depend on their values) and the default framing; print the time as JSON. The time covers the
-    LSTM steps, the frames' conversion to audio (Griffin-Lim) and the WAV files."""
+    """In this fresh process: generate through `write_clips` as the CLI calls it (its generation noise), with random
+    weights (speed does not depend on their values) and the default framing, then score the clips as the CLI does
+    after generating (against the held-out music of the dataset); print both times as JSON. Generation covers the
+    LSTM steps, the frames' conversion to audio (Griffin-Lim) and the WAV files; scoring, reading the held-out music
+    and the log-mel Fréchet distances and per-clip measures. Only what every checkout has is called, so that
+    `bench_speed.py --baseline` can time an older one with this script."""
     import torch
 
+    from wavegen.audio import resample
     from wavegen.dataset import Windows
+    from wavegen.evaluate import EVAL_RATE
     from wavegen.generate import write_clips
+    from wavegen.pipeline import write_score
     from wavegen.preprocess import prepare
     from wavegen.train import build_model, model_hparams
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = Settings()
+    settings = Settings(datasets_folder_path=args.dataset, output_music_name=str(args.out_dir / "clip"))
     spec = settings.frame_spec()
     prepared = prepare(args.dataset, args.cache, spec, progress=False)
     mean, std = prepared.normalisation()
     torch.manual_seed(0)
     model = build_model(model_hparams(spec, args.n, args.l, args.hypotheses))
     windows = Windows(prepared.frames(), settings.sequence_length, settings.stride, mean, std)
-    started = time.perf_counter()
-    write_clips(model, windows, spec, args.clips, args.seconds, str(args.out_dir / "clip"), seed=0, progress=False)
-    elapsed = time.perf_counter() - started
+    files = [args.dataset / entry.rel for entry in prepared.entries]
+    started, started_cpu = time.perf_counter(), time.process_time()
+    clips = write_clips(model, windows, spec, args.clips, args.seconds, settings.output_music_name, seed=0,
+                        noise=settings.generation_noise, progress=False)
+    generated, generated_cpu = time.perf_counter(), time.process_time()
+    write_score(list(resample(clips.audio, clips.rate, EVAL_RATE)), files, settings)  # as pipeline.run does
+    scored, scored_cpu = time.perf_counter(), time.process_time()
+    audio = args.clips * args.seconds
     print(json.dumps({"seconds_per_clip": args.seconds, "clips": args.clips, "hidden": args.n, "layers": args.l,
                       "hypotheses": args.hypotheses, "frames": spec.describe(), "threads": torch.get_num_threads(),
-                      "wall_s": elapsed, "realtime_factor": args.clips * args.seconds / elapsed,
-                      "realtime_factor_per_clip": args.seconds / elapsed}))
+                      "generation_s": generated - started, "scoring_s": scored - generated,
+                      "wall_s": scored - started, "generation_cpu_s": generated_cpu - started_cpu,
+                      "scoring_cpu_s": scored_cpu - generated_cpu, "cpu_s": scored_cpu - started_cpu,
+                      "realtime_factor": audio / (generated - started),
+                      "realtime_factor_with_scoring": audio / (scored - started),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def timed_generation(data_dir: Path, work: Path, seconds: float, clips: int, repeats: int, threads: int | None) -> dict:
-    """The fastest of ``repeats`` fresh-process generations at -n 1024 -l 4 (torch's default threads: None)."""
+def run_name(seconds: float, clips: int) -> str:
+    return f"{seconds:g}s_x{clips}"
+
+
+def thread_label(threads: int | None) -> str:
+    return "default_threads" if threads is None else f"{threads}_thread{'s' * (threads > 1)}"
+
+
+def generation_run(data_dir: Path, work: Path, seconds: float, clips: int, threads: int | None) -> dict:
+    """One fresh-process generation and scoring at -n 1024 -l 4 (torch's default threads: None)."""
     command = [sys.executable, __file__, "time-generation", str(data_dir), str(work / "cache"), str(work / "clips"),
                "--seconds", str(seconds), "--clips", str(clips), *(["--threads", str(threads)] if threads else [])]
-    runs = []
-    for _ in range(repeats):
-        lines = run_timed(command).output.splitlines()
-        runs.append(json.loads(next(line for line in reversed(lines) if line.startswith("{"))))
-    return {**min(runs, key=lambda r: r["wall_s"]), "runs_wall_s": [r["wall_s"] for r in runs]}
+    lines = run_timed(command).output.splitlines()
+    return {**json.loads(next(line for line in reversed(lines) if line.startswith("{"))),
+            "loadavg_1min": os.getloadavg()[0]}
+
+
+def growth(runs: dict[str, dict], lengths: list[float], clips: int) -> list[dict]:
+    """t(next length) / t(length) of generation, scoring and both (``wall``), and of both in CPU time (``cpu``: what
+    a busy machine's wait for a core leaves out), for every pair of consecutive lengths."""
+    pairs = []
+    for short, long in zip(lengths, lengths[1:]):
+        a, b = runs[run_name(short, clips)], runs[run_name(long, clips)]
+        pairs.append({"lengths": [short, long], "length_ratio": long / short,
+                      **{part: b[f"{part}_s"] / a[f"{part}_s"] for part in ("generation", "scoring", "wall", "cpu")}})
+    return pairs
 
 
 def speed(args: argparse.Namespace) -> None:
-    """One short clip, and 10 short and 10 long clips in one batch, with torch's default threads and with one (on a
-    busy machine two OpenMP threads can be slower than one); the better of the two counts for each size."""
-    short, long = args.seconds
-    sizes = {f"{short:g}s_x1": (short, 1), f"{short:g}s_x10": (short, 10), f"{long:g}s_x10": (long, 10)}
-    results = {"machine": describe_machine("each run records its own"), "targets": SPEED_TARGETS}
+    """One clip and 10 clips in one run at every length, each generated and scored in a fresh process, the sizes
+    interleaved round after round (--repeats rounds, the fastest run of each kept), with torch's default threads and
+    with one (on a busy machine two OpenMP threads can be slower than one), or with --threads alone."""
+    lengths = sorted(args.seconds)
+    sizes = [(seconds, clips) for clips in COUNTS for seconds in lengths]
+    settings = {thread_label(n): n for n in ([args.threads] if args.threads else [None, 1])}
+    results = {"machine": describe_machine("each run records its own"), "targets": SPEED_TARGETS, "lengths": lengths}
+    tried: dict[str, dict[str, list[dict]]] = {label: {run_name(*size): [] for size in sizes} for label in settings}
     with tempfile.TemporaryDirectory(prefix="bench_audio_speed_") as tmp:
         work = Path(tmp)
         data_dir = chorale_dataset(args.data_dir or work / "tracks", 4, work / "data")
-        runs = {f"{name}{suffix}": timed_generation(data_dir, work, seconds, clips, args.repeats, threads)
-                for suffix, threads in (("", None), ("_1thread", 1)) for name, (seconds, clips) in sizes.items()}
-    best = {name: max(runs[name], runs[f"{name}_1thread"], key=lambda r: r["realtime_factor"]) for name in sizes}
-    short10, long10 = list(sizes)[1:]
-    ratios = [runs[f"{long10}{suffix}"]["wall_s"] / runs[f"{short10}{suffix}"]["wall_s"]
-              for suffix in ("", "_1thread")]
-    results.update(runs=runs, best=best, time_ratio=min(ratios), time_ratio_per_threads=ratios,
-                   length_ratio=long / short)
-    print_speed(results, list(sizes))
+        for round_ in range(args.repeats):
+            for label, threads in settings.items():
+                for seconds, clips in sizes:
+                    print(f"round {round_ + 1}/{args.repeats}, {label}: {clips} x {seconds:g} s", file=sys.stderr)
+                    tried[label][run_name(seconds, clips)].append(
+                        generation_run(data_dir, work, seconds, clips, threads))
+    runs = {label: {name: {**min(r, key=lambda run: run["wall_s"]), "runs_wall_s": [run["wall_s"] for run in r]}
+                    for name, r in by_name.items()} for label, by_name in tried.items()}
+    results.update(runs=runs, growth={label: {f"x{clips}": growth(by_name, lengths, clips) for clips in COUNTS}
+                                      for label, by_name in runs.items()})
+    print_speed(results)
     write_results(results, args.out)
 
 
-def print_speed(r: dict, sizes: list[str]) -> None:
-    t, best = SPEED_TARGETS, r["best"]
-    one, short10, long10 = sizes
-    ten = min(best[short10]["realtime_factor"], best[long10]["realtime_factor"])
-    most = t["time_ratio_over_length_ratio_max"] * r["length_ratio"]
-    print(f"generation -n 1024 -l 4 (best of torch's default threads and 1; load average "
-          f"{r['machine']['loadavg_before'][0]:.1f}): 1 clip {best[one]['realtime_factor']:.1f}x real time "
-          f"[{verdict(best[one]['realtime_factor'] >= t['realtime_one_clip_min'])}], 10 clips "
-          f"{best[short10]['realtime_factor']:.1f}x ({short10}) and {best[long10]['realtime_factor']:.1f}x ({long10}) "
-          f"[{verdict(ten >= t['realtime_ten_clips_min'])}], time ratio {long10} / {short10} = {r['time_ratio']:.2f} "
-          f"[<= {most:.1f}: {verdict(r['time_ratio'] <= most)}]")
-    for name, run in r["runs"].items():
-        print(f"  {name}: {run['wall_s']:.1f} s, {run['realtime_factor']:.2f}x ({run['threads']} threads)")
+def print_speed(r: dict) -> None:
+    """Real-time factors of the shortest clips against issue 27's targets, and every growth ratio against linear."""
+    t, shortest = SPEED_TARGETS, r["lengths"][0]
+    print(f"generation -n 1024 -l 4, then the scoring that follows (load average "
+          f"{r['machine']['loadavg_before'][0]:.1f} before, {os.getloadavg()[0]:.1f} after):")
+    for label, runs in r["runs"].items():
+        one, ten = runs[run_name(shortest, 1)], runs[run_name(shortest, 10)]
+        print(f" {label}: 1 clip of {shortest:g} s {one['realtime_factor']:.1f}x real time "
+              f"[>= {t['realtime_one_clip_min']:g}: {verdict(one['realtime_factor'] >= t['realtime_one_clip_min'])}], "
+              f"10 clips {ten['realtime_factor']:.1f}x "
+              f"[>= {t['realtime_ten_clips_min']:g}: {verdict(ten['realtime_factor'] >= t['realtime_ten_clips_min'])}]"
+              " (generation alone)")
+        for name, run in runs.items():
+            print(f"  {name}: generation {run['generation_s']:.1f} s + scoring {run['scoring_s']:.1f} s = "
+                  f"{run['wall_s']:.1f} s, CPU {run['cpu_s']:.1f} s ({run['realtime_factor']:.2f}x real time, "
+                  f"{run['threads']} thread(s), peak RSS {run['peak_rss_mb']:.0f} MB, load {run['loadavg_1min']:.1f})")
+        for count, pairs in r["growth"][label].items():
+            for g in pairs:
+                most = t["time_ratio_over_length_ratio_max"] * g["length_ratio"]
+                print(f"  growth {count} {g['lengths'][1]:g} s / {g['lengths'][0]:g} s: generation "
+                      f"{g['generation']:.2f}, scoring {g['scoring']:.2f}, together {g['wall']:.2f} "
+                      f"[<= {most:.1f}: {verdict(g['wall'] <= most)}] (in CPU time {g['cpu']:.2f})")
 
 
 # ------------------------------------------------------------------------------------------------- cache build
@@ -330,6 +378,8 @@ def cache_build(args: argparse.Namespace) -> None:
             for name, folder in datasets.items():
                 runs[name].append(build_cache(folder, work / "cache"))
     results.update({name: summarise(r) for name, r in runs.items()})
+    for name, info in results["datasets"].items():  # seconds of music cached per second of wall time
+        results[name]["audio_s_per_s"] = info["minutes"] * 60 / results[name]["median_wall_s"]
     results["rss_growth_4x"] = results["4x"]["max_peak_rss_tree_mb"] / results["1x"]["max_peak_rss_tree_mb"]
     print_cache(results)
     write_results(results, args.out)
@@ -340,8 +390,9 @@ def print_cache(r: dict) -> None:
     for name in ("1x", "4x"):
         d, c = r["datasets"][name], r[name]
         print(f"cache build {name} ({d['minutes']:.1f} min in {d['files']} files): {c['median_wall_s']:.2f} s median "
-              f"(best {c['min_wall_s']:.2f}, CPU {c['median_cpu_s']:.2f}); peak RSS {c['max_peak_rss_tree_mb']:.0f} MB "
-              f"process tree, {c['max_peak_rss_mb']:.0f} MB largest process")
+              f"(best {c['min_wall_s']:.2f}, CPU {c['median_cpu_s']:.2f}), {c['audio_s_per_s']:.0f} s of audio per "
+              f"second; peak RSS {c['max_peak_rss_tree_mb']:.0f} MB process tree, {c['max_peak_rss_mb']:.0f} MB "
+              "largest process")
     peak = max(r["1x"]["max_peak_rss_tree_mb"], r["4x"]["max_peak_rss_tree_mb"])
     flat = r["rss_growth_4x"] <= t["rss_growth_4x_max"]
     print(f"peak RSS <= {t['peak_rss_tree_mb_max']:.0f} MB: {verdict(peak <= t['peak_rss_tree_mb_max'])}; 4x / 1x = "
@@ -370,11 +421,14 @@ def main(argv: list[str] | None = None) -> None:
     add_basics(command, "audio-quality.json", threads=1, seed=True)
     command.set_defaults(run=quality)
 
-    command = commands.add_parser("speed", help="is generation at -n 1024 -l 4 faster than real time, and linear?")
+    command = commands.add_parser("speed", help="is generation at -n 1024 -l 4 with its scoring faster than real "
+                                                "time, and linear in the clip length?")
     command.add_argument("--data-dir", type=Path, help="reuse (or render) the chorale tracks here")
-    command.add_argument("--seconds", type=float, nargs=2, default=[10.0, 40.0], metavar=("SHORT", "LONG"),
-                         help="clip lengths (default 10 40)")
-    command.add_argument("--repeats", type=int, default=1, help="runs of each timing; the fastest is kept")
+    command.add_argument("--seconds", type=float, nargs="+", default=[10.0, 40.0], metavar="SECONDS",
+                         help="clip lengths, any number (default 10 40; 10 40 160 for the growth over two steps)")
+    command.add_argument("--repeats", type=int, default=1, help="rounds of every timing; the fastest is kept")
+    command.add_argument("--threads", type=int, help="time with this many torch threads only (default: with "
+                                                     "torch's default and with 1)")
     add_basics(command, "audio-speed.json", threads=None)
     command.set_defaults(run=speed)
 

@@ -339,8 +339,8 @@ def case_train(args: argparse.Namespace) -> dict:
 
 
 def case_clip(args: argparse.Namespace) -> dict:
-    """One clip of ``--seconds`` generated at -n 1024 -l 4 as `bench_audio.py time-generation` does (random
-    weights, no generation noise): frames per second of the frame loop, and the weights each frame reads."""
+    """One clip of ``--seconds`` generated at -n 1024 -l 4 with random weights and no generation noise (the frame
+    loop alone): frames per second, and the weights each frame reads."""
     import torch
 
     from wavegen.generate import generate_frames

@@ -65,6 +65,7 @@ def run(settings: Settings) -> int:
         return 0
     from engine import distributed
     from engine.threads import configure_threads
+    from wavegen.audio import resample
     configure_threads(settings.threads)
     distributed.setup(settings.device)  # under torchrun: join the process group now, so rank 0 builds the cache first
     try:
@@ -75,7 +76,7 @@ def run(settings: Settings) -> int:
                              settings.output_music_name, settings.seed, settings.generation_noise,
                              settings.include_seed, settings.png, progress=not settings.no_progress)
             try:  # the clips are written: music too short to hold anything out ends the run with a note, not an error
-                score_generated(clips, trained.files, trained.settings)
+                write_score(list(resample(clips.audio, clips.rate, EVAL_RATE)), trained.files, trained.settings)
             except UserError as e:
                 print(f"no evaluation: {e}")
         if settings.epochs and generates:
@@ -198,13 +199,6 @@ def score_clips(paths: list[Path], settings: Settings, source: str = "as named")
     print(f"scoring {len(paths)} clip(s), {source}: {path_span(paths)}, against the last {settings.val_fraction:.0%} "
           f"of every file in {settings.datasets_folder_path}/")
     return write_score(clips, files, settings)
-
-
-def score_generated(clips: Clips, files: list[Path], settings: Settings) -> dict:
-    """Score clips just generated (their audio as generated, not read back from the WAVs) against the held-out end
-    of ``files``, as the command does after generating; the speed benchmark times this same call."""
-    from wavegen.audio import resample
-    return write_score(list(resample(clips.audio, clips.rate, EVAL_RATE)), files, settings)
 
 
 def write_score(clips: list[np.ndarray], files: list[Path], settings: Settings) -> dict:

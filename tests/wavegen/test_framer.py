@@ -104,3 +104,12 @@ def test_batched_griffin_lim_converges_like_librosas_whatever_the_grouping(monke
     monkeypatch.setattr(framer, "_BINS_PER_GROUP", 1)  # one clip at a time: each clip still gets its own phase
     one_by_one = framer.griffin_lim(target, 1024, 256, clips.shape[-1], seed=0)
     assert spectral_error(one_by_one[1], target[1]) < 0.1
+
+
+def test_griffin_lim_of_a_long_clip_in_pieces_is_the_whole_clip_to_the_bit(monkeypatch):
+    from wavegen import framer
+    magnitude = np.abs(librosa.stft(music_like(1.0), n_fft=256, hop_length=64, pad_mode="constant"))[None]
+    length = (magnitude.shape[-1] - 1) * 64 + 37
+    whole = framer.griffin_lim(magnitude, 256, 64, length, seed=2, iterations=5)
+    monkeypatch.setattr(framer, "_BINS_PER_GROUP", magnitude.shape[1] * 7)  # pieces of 7 frames
+    np.testing.assert_array_equal(framer.griffin_lim(magnitude, 256, 64, length, seed=2, iterations=5), whole)
