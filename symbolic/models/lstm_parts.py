@@ -1,11 +1,13 @@
 """LSTM building blocks shared by the recurrent models: layers with TensorFlow's init, a bidirectional encoder, a
 stacked LSTM, the state started from an embedding, and categorical sampling.
 
-An LSTM state here is a list with one ``(h, c)`` pair per layer, each ``[1, N, hidden]`` as nn.LSTM takes it.
+An LSTM state here is a list with one ``(h, c)`` pair per layer, each ``[1, N, hidden]`` as nn.LSTM takes it
+(``[N, hidden]`` for `StackedLstm.step`).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 LstmState = list[tuple[Tensor, Tensor]]
@@ -41,6 +43,13 @@ def sample_categorical(logits: Tensor, temperature: float) -> Tensor:
     return (logits.float() / temperature + gumbel).argmax(-1)
 
 
+def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """The new (h, c) of an LSTM cell from its gates' pre-activations [N, 4H] (nn.LSTM's order) and c [N, H]."""
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
 class BidirectionalLstmEncoder(nn.Module):
     """Stacked bidirectional LSTM; returns the top layer's final forward and backward outputs, concatenated."""
 
@@ -72,6 +81,17 @@ class StackedLstm(nn.Module):
         for layer, layer_state in zip(self.layers, state):
             x, layer_state = layer(self.dropout(x), layer_state)
             new_state.append(layer_state)
+        return x, new_state
+
+    def step(self, first_gates: Tensor, state: LstmState) -> tuple[Tensor, LstmState]:
+        """One step computed with the layers' own weights, cheaper than calling them on length-1 sequences: the
+        first layer's input share of its gates (W_ih·x + b_ih, x with its dropout) [N, 4H] and a state of [N, H]
+        pairs -> the top layer's output [N, H] and the new state."""
+        new_state: LstmState = []
+        for i, (layer, (h, c)) in enumerate(zip(self.layers, state)):
+            x_gates = first_gates if i == 0 else F.linear(self.dropout(x), layer.weight_ih_l0, layer.bias_ih_l0)
+            x, c = lstm_cell(torch.addmm(x_gates + layer.bias_hh_l0, h, layer.weight_hh_l0.t()), c)
+            new_state.append((x, c))
         return x, new_state
 
 

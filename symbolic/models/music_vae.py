@@ -14,7 +14,7 @@ Loss: summed cross-entropy + β·max(KL − free_bits·ln 2, 0), β and schedule
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -89,10 +89,10 @@ class CategoricalDecoder(nn.Module):
         With sampling_prob > 0 (scheduled sampling), each step after the first is fed, with that probability
         per sequence, a token sampled from the previous step's output instead of the given input.
         """
-        state = self.initial_state(embedding)
         if sampling_prob == 0.0:
-            out, _ = self.lstm(self._append(inputs, embedding), state)
+            out, _ = self.lstm(self._append(inputs, embedding), self.initial_state(embedding))
             return self.output(out)
+        step, state = self.stepper(embedding)
         logits: list[Tensor] = []
         token = inputs[:, 0]
         for t in range(inputs.shape[1]):
@@ -100,24 +100,43 @@ class CategoricalDecoder(nn.Module):
                 sampled = F.one_hot(sample_categorical(logits[-1].detach(), 1.0), self.depth).to(inputs.dtype)
                 use_sample = torch.rand(inputs.shape[0], 1, device=inputs.device) < sampling_prob
                 token = torch.where(use_sample, sampled, inputs[:, t])
-            step_logits, state = self.step(token, embedding, state)
+            step_logits, state = step(token, state)
             logits.append(step_logits)
         return torch.stack(logits, dim=1)
 
-    def step(self, token: Tensor, embedding: Tensor, state: LstmState) -> tuple[Tensor, LstmState]:
-        """One step: previous one-hot token [N, depth] -> logits [N, depth] and the carried state."""
-        out, state = self.lstm(self._append(token.unsqueeze(1), embedding), state)
-        return self.output(out[:, 0]), state
+    def stepper(self, embedding: Tensor) -> tuple[Callable[[Tensor, LstmState], tuple[Tensor, LstmState]], LstmState]:
+        """The step from `embedding` [N, E] (previous one-hot token [N, depth], state -> logits [N, depth], state)
+        and its initial state: the same math as the one-call pass, one token at a time.
+
+        The embedding's share of the first layer's gates is computed once here, not at every step, unless dropout
+        draws a fresh mask over the whole input at every step.
+        """
+        first = self.lstm.layers[0]
+        if self.training and self.lstm.dropout.p > 0:
+            def first_gates(token: Tensor) -> Tensor:
+                return F.linear(self.lstm.dropout(torch.cat([token, embedding.to(token.dtype)], dim=-1)),
+                                first.weight_ih_l0, first.bias_ih_l0)
+        else:
+            token_weight, embedding_weight = first.weight_ih_l0.split([self.depth, embedding.shape[-1]], dim=1)
+            shared = torch.addmm(first.bias_ih_l0, embedding, embedding_weight.t())
+
+            def first_gates(token: Tensor) -> Tensor:
+                return torch.addmm(shared, token, token_weight.t())
+
+        def step(token: Tensor, state: LstmState) -> tuple[Tensor, LstmState]:
+            out, state = self.lstm.step(first_gates(token), state)
+            return self.output(out), state
+        return step, [(h[0], c[0]) for h, c in self.initial_state(embedding)]
 
     def sample(self, embedding: Tensor, first: Tensor, length: int, temperature: float) -> Tensor:
         """Class indices [N, length] decoded from `embedding`, each step fed the previous step's sample.
 
         `first` [N, depth] is the one-hot input of the first step (zeros, or the previous bar's last token).
         """
-        state = self.initial_state(embedding)
+        step, state = self.stepper(embedding)
         token, tokens = first, []
         for _ in range(length):
-            logits, state = self.step(token, embedding, state)
+            logits, state = step(token, state)
             tokens.append(sample_categorical(logits, temperature))
             token = F.one_hot(tokens[-1], self.depth).to(first.dtype)
         return torch.stack(tokens, dim=1)

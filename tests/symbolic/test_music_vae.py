@@ -134,9 +134,9 @@ def test_scheduled_sampling_inputs_are_samples_not_targets_or_argmax():
         return decoder(inputs, embedding, prob)
 
     # Probability 0 is teacher forcing: the one-call pass equals feeding the targets step by step.
-    state, steps = decoder.initial_state(embedding), []
+    (step, state), steps = decoder.stepper(embedding), []
     for t in range(12):
-        logits, state = decoder.step(targets[:, t], embedding, state)
+        logits, state = step(targets[:, t], state)
         steps.append(logits)
     assert torch.allclose(run(targets, 0.0, 0), torch.stack(steps, 1), atol=1e-5)
     # Probability 1: the targets after the first step are never seen, and the fed tokens are random draws.
