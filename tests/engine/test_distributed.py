@@ -36,11 +36,12 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path):
     assert means[0] == means[1] == {"loss": 2.0, "mse": 4.0, "only_rank0": 1.0}
 
 
-def train_regressor(run_dir, processes: int, batch_size: int, epochs: int) -> dict:
+def train_regressor(run_dir, processes: int, batch_size: int, epochs: int, micro_batch: int | None = None) -> dict:
     """ddp_train_script.py under torchrun with ``processes`` ranks (1: a plain process); rank 0's weights, and
     what it printed under "output"."""
     launcher = [*TORCHRUN[:3], f"--nproc_per_node={processes}", "--standalone"] if processes > 1 else [sys.executable]
-    cmd = [*launcher, str(ROOT / "tests/engine/ddp_train_script.py"), str(run_dir), str(batch_size), str(epochs)]
+    cmd = [*launcher, str(ROOT / "tests/engine/ddp_train_script.py"), str(run_dir), str(batch_size), str(epochs),
+           *([str(micro_batch)] if micro_batch else [])]
     result = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     return {**torch.load(run_dir / "weights.pt"), "output": result.stdout}
@@ -53,9 +54,11 @@ TOLERANCE = dict(rtol=1e-4, atol=1e-5)
 def test_two_processes_learn_what_one_process_learns_with_the_same_global_batch(tmp_path):
     one = train_regressor(tmp_path / "one", processes=1, batch_size=16, epochs=2)
     two = train_regressor(tmp_path / "two", processes=2, batch_size=8, epochs=2)
+    parts = train_regressor(tmp_path / "parts", processes=2, batch_size=8, epochs=2, micro_batch=3)  # 3 + 3 + 2
     weights = [name for name in one if name != "output"]
     for name in weights:
         torch.testing.assert_close(two[name], one[name], **TOLERANCE)
+        torch.testing.assert_close(parts[name], one[name], **TOLERANCE)
     moved = train_regressor(tmp_path / "short", processes=1, batch_size=16, epochs=1)
     assert any(not torch.allclose(moved[name], one[name], **TOLERANCE) for name in weights)  # the test can tell
 
