@@ -618,7 +618,6 @@ class Trainer:
         """One optimizer step on a batch given as micro-batches ``parts`` of ``sizes`` examples (on each of ``world``
         ranks), their gradients accumulated; returns the loss, metrics and count of the whole batch, and the lr."""
         c = self.config
-        self.optimizer.zero_grad(set_to_none=True)
         outputs = []
         for number, (part, size) in enumerate(zip(parts, sizes), 1):
             last = number == len(parts)
@@ -626,6 +625,11 @@ class Trainer:
             with contextlib.nullcontext() if last or world == 1 else self.wrapped.no_sync():
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                     loss, metrics, count = self.wrapped(to_device(part, self.device), self.step)
+                if number == 1:
+                    # The last step's gradients are dropped only now, after the forward pass: dropped before it,
+                    # their memory goes to its activations and the backward pass allocates afresh (vrash-note's
+                    # step took 8 % longer on a CPU, against 1.00x a bare loop that zeroes here).
+                    self.optimizer.zero_grad(set_to_none=True)
                 # Each micro-batch's mean loss weighs as its share of the examples: the batch's mean gradient.
                 (loss if len(parts) == 1 else loss * (size / sum(sizes))).backward()
             outputs.append((loss.detach(), {k: v.detach() if isinstance(v, torch.Tensor) else v
