@@ -10,6 +10,7 @@ The total is compared with the memory free on the device: RAM (MemAvailable and 
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,12 +63,10 @@ def free_bytes(device: torch.device) -> int | None:
 
 def _meminfo_available() -> int | None:
     """MemAvailable of /proc/meminfo in bytes (Linux)."""
-    try:
+    with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
     return None
 
 
