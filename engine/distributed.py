@@ -115,12 +115,13 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-def all_reduce_min(values: torch.Tensor) -> torch.Tensor:
-    """The elementwise minimum of a tensor over all ranks (identity in a single process)."""
-    if is_initialized():
-        values = values.clone()
-        dist.all_reduce(values, op=dist.ReduceOp.MIN)
-    return values
+def min_over_ranks(value: int) -> int:
+    """The smallest of every rank's ``value`` (``value`` itself in a single process)."""
+    if not is_initialized():
+        return value
+    values = torch.tensor([value], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(values, op=dist.ReduceOp.MIN)
+    return int(values.item())
 
 
 def all_keys(keys: list[str]) -> list[str]:

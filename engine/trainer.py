@@ -247,18 +247,13 @@ class Trainer:
                 f"{memory.gib(estimate.per_example)} per example) and {self.device} has "
                 f"{memory.gib(estimate.free)} free: train a smaller model or shorter windows, or use a machine with "
                 "more memory")
-        micro = min(fits, c.batch_size)
-        if distributed.is_initialized():
-            micro = int(distributed.all_reduce_min(torch.tensor([micro], device=self._collective_device())).item())
+        micro = distributed.min_over_ranks(min(fits, c.batch_size))
         if micro < c.batch_size and self.is_main:
             steps = math.ceil(c.batch_size / micro)
             tqdm.write(f"a batch of {c.batch_size} needs about {memory.gib(estimate.needs(c.batch_size))} and "
                        f"{self.device} has {memory.gib(estimate.free)} free: each step accumulates {steps} "
                        f"micro-batches of up to {micro} examples (the same batch; --micro-batch sets it)")
         return micro
-
-    def _collective_device(self) -> torch.device:
-        return self.device if self.device.type == "cuda" else torch.device("cpu")
 
     def _estimate_memory(self) -> memory.Estimate:
         """engine.memory's estimate on the first training examples, leaving the random generators and the model's
