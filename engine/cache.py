@@ -17,6 +17,7 @@ This module never imports torch: preprocessing stays light.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import json
@@ -28,11 +29,11 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -58,6 +59,19 @@ CHUNK_FILES = 64  # files per shard (and per job of a worker) at most
 ProcessFn = Callable[[Path, dict], "tuple[dict[str, np.ndarray], dict[str, Any]]"]
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: building or walking tens of thousands of entries (no cycles among
+    them) would otherwise trigger full collections that rescan every one, a fifth of an unchanged rerun's time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """BLAKE2b hex digest of a file's bytes, read in chunks so memory stays flat."""
     h = hashlib.blake2b(digest_size=16)
@@ -77,6 +91,27 @@ def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
+class ArrayRecord(NamedTuple):
+    """Where one stored array lies: its shard file under items/, byte offset, shape and dtype (numpy's ``str``).
+
+    A tuple, not a dict: a manifest of many thousand files holds one per file."""
+
+    file: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def end(self) -> int:
+        """The byte just past the array in its shard."""
+        return self.offset + math.prod(self.shape) * _itemsize(self.dtype)  # math.prod: 10x np.prod here
+
+
+@functools.cache
+def _itemsize(dtype: str) -> int:
+    return np.dtype(dtype).itemsize
+
+
 @dataclass(slots=True)
 class Entry:
     """One source file in the manifest: its identity, where its arrays are, or why it was skipped (``meta`` may be
@@ -88,7 +123,7 @@ class Entry:
     ctime_ns: int
     checked_ns: int  # wall-clock time just before the stat above was taken and the file hashed
     digest: str
-    arrays: dict[str, dict] = field(default_factory=dict)  # name -> {"file", "shape", "dtype"}
+    arrays: dict[str, ArrayRecord] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
@@ -168,8 +203,7 @@ def _process_chunk(process: ProcessFn, paths: list[str], params: dict, items_dir
                 records = {}
                 for name, array in arrays.items():
                     array = np.ascontiguousarray(array)
-                    records[name] = {"file": shard_name, "offset": shard.tell(), "shape": list(array.shape),
-                                     "dtype": array.dtype.str}
+                    records[name] = ArrayRecord(shard_name, shard.tell(), array.shape, array.dtype.str)
                     shard.write(array.data)
                 outcome = (records, meta)
             outcomes.append((checked_ns, key, digest, outcome))
@@ -255,26 +289,25 @@ class SourceCache:
         self.entries, self._dirty = {}, False
         if not self.manifest_path.exists():
             return None
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # many thousand small containers and no cycles: collections in between would only cost time
         try:
-            data = json.loads(self.manifest_path.read_bytes())
-            if data.get("version") != MANIFEST_VERSION:
-                return "manifest version changed"
-            if data.get("params_hash") != self.params_hash:
-                return "preprocessing parameters changed"
-            shards, metas = [sys.intern(name) for name in data["shards"]], data["metas"]
-            for rel, size, mtime_ns, ctime_ns, checked_ns, digest, arrays, meta, error in data["entries"]:
-                arrays = {name: {"file": shards[shard], "offset": offset, "shape": shape, "dtype": sys.intern(dtype)}
-                          for name, (shard, offset, shape, dtype) in arrays.items()}
-                self.entries[rel] = Entry(rel, size, mtime_ns, ctime_ns, checked_ns, digest, arrays, metas[meta],
-                                          error)
+            with gc_paused():
+                return self._read_manifest()
         except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
             self.entries = {}
             return f"manifest unreadable ({type(e).__name__})"
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+
+    def _read_manifest(self) -> str | None:
+        """``load_manifest``'s reading: fills ``self.entries``, or says why the manifest is discarded."""
+        data = json.loads(self.manifest_path.read_bytes())
+        if data.get("version") != MANIFEST_VERSION:
+            return "manifest version changed"
+        if data.get("params_hash") != self.params_hash:
+            return "preprocessing parameters changed"
+        shards, metas = [sys.intern(name) for name in data["shards"]], data["metas"]
+        for rel, size, mtime_ns, ctime_ns, checked_ns, digest, arrays, meta, error in data["entries"]:
+            arrays = {name: ArrayRecord(shards[shard], offset, tuple(shape), sys.intern(dtype))
+                      for name, (shard, offset, shape, dtype) in arrays.items()}
+            self.entries[rel] = Entry(rel, size, mtime_ns, ctime_ns, checked_ns, digest, arrays, metas[meta], error)
         return None
 
     def save_manifest(self) -> None:
@@ -286,7 +319,7 @@ class SourceCache:
             f.write(json.dumps({"version": MANIFEST_VERSION, "params": self.params, "params_hash": self.params_hash,
                                 "fields": FIELDS})[:-1] + ',\n"entries": [')
             for i, (rel, e) in enumerate(sorted(self.entries.items())):
-                arrays = {name: [shards.setdefault(r["file"], len(shards)), r["offset"], r["shape"], r["dtype"]]
+                arrays = {name: [shards.setdefault(r.file, len(shards)), r.offset, r.shape, r.dtype]
                           for name, r in e.arrays.items()}
                 meta = metas.setdefault(json.dumps(e.meta, sort_keys=True), len(metas))
                 f.write(("\n" if i == 0 else ",\n") + json.dumps(
@@ -297,11 +330,10 @@ class SourceCache:
     def _entry_intact(self, entry: Entry, shard_sizes: dict[str, int]) -> bool:
         """True when every array of ``entry`` lies inside its shard file (catches missing or truncated shards)."""
         for r in entry.arrays.values():
-            if r["file"] not in shard_sizes:
-                path = self.items_dir / r["file"]
-                shard_sizes[r["file"]] = path.stat().st_size if path.is_file() else -1
-            end = r["offset"] + math.prod(r["shape"]) * np.dtype(r["dtype"]).itemsize  # math.prod: 10x np.prod here
-            if shard_sizes[r["file"]] < end:
+            if r.file not in shard_sizes:
+                path = self.items_dir / r.file
+                shard_sizes[r.file] = path.stat().st_size if path.is_file() else -1
+            if shard_sizes[r.file] < r.end:
                 return False
         return True
 
@@ -312,7 +344,7 @@ class SourceCache:
         """
         if not self.items_dir.exists():
             return
-        live = {r["file"] for e in self.entries.values() for r in e.arrays.values()}
+        live = {r.file for e in self.entries.values() for r in e.arrays.values()}
         for path in self.items_dir.iterdir():
             if path.name not in live:
                 path.unlink(missing_ok=True)
@@ -344,7 +376,7 @@ class SourceCache:
         is stopped and recorded as failed (retried when it changes, or under a larger limit). Holds the cache's
         lock throughout: a second run on the same cache waits, then finds the work done.
         """
-        with exclusive_lock(self.cache_dir / LOCK_NAME, f"the cache in {self.cache_dir}", wait=True):
+        with exclusive_lock(self.cache_dir / LOCK_NAME, f"the cache in {self.cache_dir}", wait=True), gc_paused():
             return self._reconcile(sources, Path(root), workers, progress, desc, time_limit, size_limit)
 
     def _reconcile(self, sources: Sequence[str | os.PathLike], root: Path, workers: int, progress: bool, desc: str,
@@ -353,15 +385,17 @@ class SourceCache:
         self._dirty = report.rebuilt_manifest is not None
         self.items_dir.mkdir(parents=True, exist_ok=True)
         prefix = len(os.path.join(str(root), ""))
-        current = sorted((path[prefix:].replace(os.sep, "/"), path) for path in map(os.fspath, sources))
-        names = {rel for rel, _ in current}
-        report.removed = [rel for rel in sorted(self.entries) if rel not in names]
+        # Two parallel lists, not (rel, path) pairs: 64 bytes less per file, for folders of a hundred thousand.
+        paths = sorted(map(os.fspath, sources), key=lambda path: path[prefix:].replace(os.sep, "/"))
+        rels = [path[prefix:].replace(os.sep, "/") for path in paths]
+        if self.entries:  # files gone since the last run
+            report.removed = sorted(self.entries.keys() - set(rels))
         for rel in report.removed:
             del self.entries[rel]
 
         todo: list[tuple[str, str, int]] = []
         shard_sizes: dict[str, int] = {}
-        for rel, path in current:
+        for rel, path in zip(rels, paths):
             old = self.entries.get(rel)
             checked_ns = time.time_ns()
             try:
@@ -411,9 +445,9 @@ class SourceCache:
                 report.skipped.append((rel, outcome))
             else:
                 arrays, meta = outcome
-                for r in arrays.values():
-                    r["file"], r["dtype"] = sys.intern(r["file"]), sys.intern(r["dtype"])
-                entry.arrays, entry.meta = arrays, metas.setdefault(json.dumps(meta, sort_keys=True), meta)
+                entry.arrays = {name: r._replace(file=sys.intern(r.file), dtype=sys.intern(r.dtype))
+                                for name, r in arrays.items()}
+                entry.meta = metas.setdefault(json.dumps(meta, sort_keys=True), meta)
                 report.processed.append(rel)
             if rel in timed_out:
                 entry.meta = {"time_limit": time_limit}
@@ -530,12 +564,11 @@ class SourceCache:
     def load(self, entry: Entry, name: str, mmap: bool = True) -> np.ndarray:
         """One stored array of ``entry``, memory-mapped read-only unless ``mmap`` is False."""
         r = entry.arrays[name]
-        shape, dtype = tuple(r["shape"]), np.dtype(r["dtype"])
-        count = int(np.prod(shape, dtype=np.int64))
-        path = self.items_dir / r["file"]
+        count = math.prod(r.shape)
+        path = self.items_dir / r.file
         if mmap and count > 0:
-            return np.memmap(path, dtype=dtype, mode="r", offset=r["offset"], shape=shape)
-        return np.fromfile(path, dtype=dtype, count=count, offset=r["offset"]).reshape(shape)
+            return np.memmap(path, dtype=r.dtype, mode="r", offset=r.offset, shape=r.shape)
+        return np.fromfile(path, dtype=r.dtype, count=count, offset=r.offset).reshape(r.shape)
 
 
 def _outgrown(entry: Entry, time_limit: float | None) -> bool:

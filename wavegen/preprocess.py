@@ -85,7 +85,7 @@ class Prepared:
         held-out frames do not leak into the statistics: each file's stored sums minus those of its tail.
         """
         _, held_out = split_segments(self.frames(), val_fraction)
-        count = sum(e.arrays["frames"]["shape"][0] for e in self.entries) - sum(len(tail) for tail in held_out)
+        count = sum(e.arrays["frames"].shape[0] for e in self.entries) - sum(len(tail) for tail in held_out)
         total = sum(self.cache.load(e, "sum", mmap=False) for e in self.entries)
         total_sq = sum(self.cache.load(e, "sumsq", mmap=False) for e in self.entries)
         for tail in held_out:
@@ -110,7 +110,7 @@ def prepare(dataset_dir: Path, cache_dir: Path, spec: FrameSpec, workers: int = 
     for rel, reason in report.skipped:
         print(f"skipped {dataset_dir / rel}: {reason}", file=sys.stderr)
     entries = cache.usable()
-    frames = sum(e.arrays["frames"]["shape"][0] for e in entries)
+    frames = sum(e.arrays["frames"].shape[0] for e in entries)
     print(f"preprocessing: {len(entries)} file(s) used ({report.summary()}); "
           f"{frames / spec.frames_per_second / 60:.1f} min of audio in {cache_dir}/ as {spec.describe()}", flush=True)
     if not entries:

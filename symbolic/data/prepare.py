@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.atomic import atomic_path, write_json
-from engine.cache import Entry, ReconcileReport, SourceCache, params_digest
+from engine.cache import Entry, ReconcileReport, SourceCache, gc_paused, params_digest
 from engine.errors import UserError
 from symbolic.data.converters import Converter, converter_from_spec
 from symbolic.data.midi_io import load_score, midi_file_paths
@@ -166,10 +166,10 @@ def _fingerprint(params: dict, by_split: dict[str, list[Entry]]) -> str:
 def _write_split(cache: SourceCache, entries: list[Entry], target: Path, shape: tuple, dtype: np.dtype) -> None:
     """Concatenate the windows of ``entries`` into one .npy, streamed file by file (flat memory), atomically."""
     records = [e.arrays["windows"] for e in entries]
-    if any(tuple(r["shape"][1:]) != shape or np.dtype(r["dtype"]) != dtype for r in records):
+    if any(r.shape[1:] != shape or np.dtype(r.dtype) != dtype for r in records):
         raise ValueError(f"cached windows do not match the converter's {shape} {dtype}")
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-              "shape": (sum(r["shape"][0] for r in records), *shape)}
+              "shape": (sum(r.shape[0] for r in records), *shape)}
     with atomic_path(target) as tmp, open(tmp, "wb") as f:
         np.lib.format.write_array_header_2_0(f, header)
         for entry in entries:
@@ -201,6 +201,7 @@ def open_prepared(output_dir: str | os.PathLike) -> PrepareResult:
         raise UserError(f"{output_dir / PREPARED_NAME}: unreadable ({type(e).__name__}: {e}); prepare again") from e
 
 
+@gc_paused()  # tens of thousands of entries are walked and none form cycles
 def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str | os.PathLike,
             workers: int | None = None, progress: bool = True, time_limit: float | None = FILE_TIME_LIMIT_S,
             size_limit_mb: float | None = FILE_SIZE_LIMIT_MB) -> PrepareResult:
@@ -232,11 +233,11 @@ def prepare(converter: Converter, input_dir: str | os.PathLike, output_dir: str 
     for entry in usable:
         stats.update(entry.meta["stats"])
     result = PrepareResult(output_dir=output_dir, spec=converter.spec(), files_found=len(files),
-                           windows={s: sum(e.arrays["windows"]["shape"][0] for e in by_split[s]) for s in SPLITS},
+                           windows={s: sum(e.arrays["windows"].shape[0] for e in by_split[s]) for s in SPLITS},
                            files={s: len(by_split[s]) for s in SPLITS}, skipped=dict(sorted(skipped.items())),
                            stats=dict(sorted(stats.items())), unreadable=sorted(unreadable), input_dir=input_dir,
                            params=params, note=note, report=report,
-                           sources={s: [[e.rel, e.arrays["windows"]["shape"][0]] for e in by_split[s]]
+                           sources={s: [[e.rel, e.arrays["windows"].shape[0]] for e in by_split[s]]
                                     for s in SPLITS})
     previous = _previous_fingerprint(output_dir)
     if previous != fingerprint or not _packs_intact(result, converter.window_shape):

@@ -74,7 +74,7 @@ def test_add_change_remove_are_reconciled(tmp_path):
     assert sorted(cache.entries) == ["a.txt", "c.txt"]
     assert cache.load(cache.entries["a.txt"], "values").tolist() == [7, 8, 9, 10]
     names = {p.name for p in cache.items_dir.iterdir()}
-    assert names == {cache.entries[r].arrays["values"]["file"] for r in ("a.txt", "c.txt")}  # garbage removed
+    assert names == {cache.entries[r].arrays["values"].file for r in ("a.txt", "c.txt")}  # garbage removed
 
 
 def test_touched_but_unchanged_file_is_not_reprocessed(tmp_path):
@@ -97,10 +97,10 @@ def test_truncated_shard_and_corrupt_manifest_are_rebuilt(tmp_path):
     make_sources(tmp_path / "src", {f"{i}.txt": "1 2 3" for i in range(8)})
     cache, _ = reconcile(tmp_path)
     last = cache.entries["7.txt"].arrays["values"]
-    shard = cache.items_dir / last["file"]
+    shard = cache.items_dir / last.file
     shard.write_bytes(shard.read_bytes()[:-4])  # an interrupted write cuts the shard's last array short
-    damaged = sorted(rel for rel, e in cache.entries.items() if e.arrays["values"]["file"] == last["file"]
-                     and e.arrays["values"]["offset"] >= last["offset"])
+    damaged = sorted(rel for rel, e in cache.entries.items() if e.arrays["values"].file == last.file
+                     and e.arrays["values"].offset >= last.offset)
     cache, report = reconcile(tmp_path)
     assert report.processed == damaged == ["7.txt"] and len(report.reused) == 7
     assert cache.load(cache.entries["7.txt"], "values").tolist() == [1, 2, 3]

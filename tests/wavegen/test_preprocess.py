@@ -78,7 +78,7 @@ def test_cache_reconciles_added_changed_and_removed_files(dataset, tmp_path, cap
     assert "2 processed, 1 removed" in capsys.readouterr().out
     assert [e.rel for e in prepared.entries] == ["minuet-bars1-3-piano-44k-stereo.flac", "new.wav"]
     assert [len(f) for f in prepared.frames()] == [12, 8]  # 3 s and 2 s of 0.25 s frames
-    live = {record["file"] for entry in prepared.entries for record in entry.arrays.values()}
+    live = {record.file for entry in prepared.entries for record in entry.arrays.values()}
     assert {path.name for path in (cache / "items").iterdir()} == live  # nothing stale is left behind
 
 
@@ -86,7 +86,7 @@ def test_partial_or_corrupt_cache_is_rebuilt(dataset, tmp_path, capsys):
     cache = tmp_path / "cache"
     prepared = run_prepare(dataset, cache)
     expected = [np.array(f) for f in prepared.frames()]
-    shard = cache / "items" / prepared.entries[0].arrays["frames"]["file"]
+    shard = cache / "items" / prepared.entries[0].arrays["frames"].file
     shard.write_bytes(shard.read_bytes()[:1000])  # damaged by an interrupted copy
     for rebuilt, original in zip(run_prepare(dataset, cache).frames(), expected):
         np.testing.assert_array_equal(rebuilt, original)
