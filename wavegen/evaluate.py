@@ -5,13 +5,17 @@ its audio, read as training reads it: long silences shortened) by the Fréchet d
 (as FAD does, on log-mel frames instead of embeddings; lower = closer). Three references of the same count and
 length as the clips are scored the same way: excerpts of the training part of the music (real vs real: the
 ceiling), noise with the tail's frozen average spectrum (what a drone that learned only the average scores), and
-white noise of the music's loudness. Per clip:
+white noise of the music's loudness. The headline, how far of the way from the frozen spectrum to real music the
+clips are, is the median over resamplings (a block bootstrap of the held-out music, fresh excerpts and noise for
+the references) with its spread: a short held-out tail makes it unreliable, and the verdict says so instead of
+printing it as a result. Per clip:
 the loudness drift (RMS of the last second over the first) and how much it still changes in its second half
 (the mean distance between consecutive quarter-second log-mel means), beside the same for the real excerpts, and
 the share of quiet frames (pauses, the tails of decays) in each clip beside the held-out music's: quiet frames lie far
 from sounding ones in log-mel space, so music that pauses is far from clips that never do.
 The music is read one file at a time and only summaries are kept (the tails' log-mel mean and covariance, spectrum,
-loudness, quiet frames; the real excerpts), so scoring holds the longest file, not the whole dataset.
+loudness, quiet frames; the real excerpts), so scoring holds the longest file, not the whole dataset. A clip that
+barely moves (a drone) or drifts far in loudness is never summed up as good, whatever its distance.
 This module never imports torch.
 """
 from __future__ import annotations
@@ -36,6 +40,14 @@ N_MELS = 64
 DB_FLOOR = 1e-8  # -80 dB: quieter detail (and silence) all count the same
 SEGMENT_S = 0.25  # the time scale of "still changing": quarter-second means of log-mel frames
 QUIET_DB = -40.0  # a frame whose loudest band is under this is quiet: a pause, or the tail of a decay
+BLOCK_S = 2.0  # the held-out music is resampled in blocks about this long (neighbouring frames are alike)
+MAX_BLOCKS = 256  # beyond this, neighbouring blocks merge: bounded memory for hours of held-out music
+RESAMPLINGS = 16  # draws of the held-out music (the first is the music as it is) and of the references
+REFERENCE_BUDGET_S = 240.0  # reference audio held at once: short clips get fresh excerpts for every draw
+SPREAD_LIMIT = 0.5  # a headline varying more than this between draws (10th to 90th percentile) is no result
+MIN_HELD_OUT_FRAMES = 4 * N_MELS  # fewer log-mel frames than this estimate their covariance too poorly
+MOVES_ENOUGH = 0.5  # a clip whose second half changes less than this times the music's is a drone
+STEADY_LOUDNESS = (0.5, 2.0)  # the last second's loudness over the first's, for a clip that holds its level
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:
@@ -148,12 +160,15 @@ class Music:
 
 class HeldOut:
     """What the evaluation needs of the held-out tails, summed one tail at a time (float64) in bounded memory: their
-    log-mel frames' Gaussian and quiet frames, their average magnitude spectrum, their loudness and duration."""
+    log-mel frames' Gaussian and quiet frames, their average magnitude spectrum, their loudness and duration. The
+    Gaussian's sums are kept per block of about BLOCK_S (at most MAX_BLOCKS blocks), so it can be resampled."""
 
     def __init__(self) -> None:
         self.frames = 0
-        self.mel_sum = np.zeros(N_MELS)
-        self.mel_products = np.zeros((N_MELS, N_MELS))
+        self.block_frames = max(1, round(BLOCK_S * EVAL_RATE / HOP))
+        self.block_counts: list[int] = []
+        self.block_sums: list[np.ndarray] = []  # [N_MELS] each
+        self.block_products: list[np.ndarray] = []  # [N_MELS, N_MELS] each
         self.quiet = 0
         self.stft_frames = 0
         self.magnitude_sum = np.zeros(1 + N_FFT // 2)
@@ -165,8 +180,13 @@ class HeldOut:
         import librosa
         frames = log_mel(tail).astype(np.float64)
         self.frames += len(frames)
-        self.mel_sum += frames.sum(axis=0)
-        self.mel_products += frames.T @ frames
+        for start in range(0, len(frames), self.block_frames):
+            block = frames[start:start + self.block_frames]
+            self.block_counts.append(len(block))
+            self.block_sums.append(block.sum(axis=0))
+            self.block_products.append(block.T @ block)
+        while len(self.block_counts) > MAX_BLOCKS:
+            self._merge_neighbours()
         self.quiet += int(quiet_frames(frames).sum())
         magnitude = np.abs(librosa.stft(tail, n_fft=N_FFT, hop_length=HOP))
         self.stft_frames += magnitude.shape[1]
@@ -174,10 +194,28 @@ class HeldOut:
         self.samples += len(tail)
         self.squares += float(np.dot(tail.astype(np.float64), tail))
 
-    def gaussian(self) -> Gaussian:
-        """The mean and (unbiased) covariance of the tails' log-mel frames, as ``gaussian`` of them all."""
-        mean = self.mel_sum / self.frames
-        return mean, (self.mel_products - self.frames * np.outer(mean, mean)) / (self.frames - 1)
+    def _merge_neighbours(self) -> None:
+        """Halve the number of blocks by summing each pair of neighbours."""
+        for name in ("block_counts", "block_sums", "block_products"):
+            parts = getattr(self, name)
+            setattr(self, name, [sum(parts[i:i + 2]) for i in range(0, len(parts), 2)])
+
+    @property
+    def blocks(self) -> int:
+        return len(self.block_counts)
+
+    def gaussian(self, weights: np.ndarray | None = None) -> Gaussian:
+        """The mean and (unbiased) covariance of the tails' log-mel frames, as ``gaussian`` of them all; with
+        ``weights`` (how often each block is drawn), of that resampling of the blocks."""
+        weights = np.ones(self.blocks) if weights is None else np.asarray(weights, np.float64)
+        frames = float(weights @ np.asarray(self.block_counts, np.float64))
+        mean = weights @ np.stack(self.block_sums) / frames
+        products = np.tensordot(weights, np.stack(self.block_products), axes=1)
+        return mean, (products - frames * np.outer(mean, mean)) / (frames - 1)
+
+    def resampled_gaussian(self, rng: np.random.Generator) -> Gaussian:
+        """``gaussian`` of the blocks drawn with replacement, as many as there are (a block bootstrap)."""
+        return self.gaussian(rng.multinomial(self.blocks, np.full(self.blocks, 1.0 / self.blocks)))
 
     @property
     def spectrum(self) -> np.ndarray:
@@ -233,11 +271,13 @@ def frozen_spectrum(spectrum: np.ndarray, count: int, length: int, rng: np.rando
 
 
 def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
-    """The clips' (audio at EVAL_RATE) distance to the held-out music beside the references; per-clip drift and
-    movement. JSON-able."""
+    """The clips' (audio at EVAL_RATE) distance to the held-out music beside the references; how far of the way
+    from the frozen spectrum to real music they are, the median over RESAMPLINGS draws with its spread; per-clip
+    drift and movement; a verdict. JSON-able."""
     rng = np.random.default_rng(seed)
-    length = min(len(c) for c in clips)
-    held_out, real = HeldOut(), Excerpts(len(clips), length, rng)
+    count, length = len(clips), min(len(c) for c in clips)
+    reference_sets = max(1, min(RESAMPLINGS, int(REFERENCE_BUDGET_S * EVAL_RATE) // (count * length)))
+    held_out, real = HeldOut(), Excerpts(reference_sets * count, length, rng)
 
     def add(train: np.ndarray, tail: np.ndarray | None) -> None:
         real.add(train)
@@ -245,26 +285,77 @@ def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
             held_out.add(tail)
 
     music.each_part(add)
-    sets = {"clips": clips,
-            "real": real.chosen,
-            "frozen_spectrum": frozen_spectrum(held_out.spectrum, len(clips), length, rng),
-            "white_noise": [held_out.rms * rng.standard_normal(length).astype(np.float32) for _ in clips]}
-    frames = {name: [log_mel(a) for a in audio] for name, audio in sets.items()}
-    reference = held_out.gaussian()
-    distance = {name: frechet_distance(np.concatenate(mels), reference) for name, mels in frames.items()}
-    gap = distance["frozen_spectrum"] - distance["real"]
-    moving = [m for m in map(movement, sets["real"]) if not math.isnan(m)]
+    frozen = frozen_spectrum(held_out.spectrum, reference_sets * count, length, rng)
+    noise = [held_out.rms * rng.standard_normal(length).astype(np.float32) for _ in range(reference_sets * count)]
+    clip_frames = [log_mel(c) for c in clips]
+    sets = {"clips": [clip_frames], "real": _sets_of(real.chosen, count), "frozen_spectrum": _sets_of(frozen, count),
+            "white_noise": _sets_of(noise, count)}
+    fitted = {name: [gaussian(np.concatenate(mels)) for mels in groups] for name, groups in sets.items()}
+    draws = []
+    for draw in range(RESAMPLINGS):
+        reference = held_out.gaussian() if draw == 0 else held_out.resampled_gaussian(rng)
+        draws.append({name: frechet_distance(fits[draw % len(fits)], reference) for name, fits in fitted.items()})
+    progress = np.array([_progress(d) for d in draws])
+    known = progress[~np.isnan(progress)]
+    moving = [m for m in map(movement, real.chosen) if not math.isnan(m)]
     music_movement = float(np.mean(moving)) if moving else math.nan
-    per_clip = [{"loudness_drift": loudness_drift(c), "movement": movement(c),
-                 "movement_vs_music": movement(c) / music_movement if music_movement > 0 else math.nan,
-                 "quiet_fraction": float(quiet_frames(mels).mean())}
-                for c, mels in zip(clips, frames["clips"])]
-    return {"frechet": distance,
-            "progress": (distance["frozen_spectrum"] - distance["clips"]) / gap if gap > 0 else math.nan,
-            "music_movement": music_movement, "music_quiet_fraction": held_out.quiet_fraction,
-            "clips": per_clip,
-            "held_out_seconds": held_out.seconds,
-            "clip_seconds": length / EVAL_RATE, "count": len(clips)}
+    # Music swells and fades too: a clip is steady within STEADY_LOUDNESS or within its excerpts' usual drift.
+    music_drift = np.percentile([loudness_drift(a) for a in real.chosen], [10, 90])
+    per_clip = []
+    for clip, mels in zip(clips, clip_frames):
+        moves = movement(clip) / music_movement if music_movement > 0 else math.nan
+        drift = loudness_drift(clip)
+        per_clip.append({"loudness_drift": drift, "movement": movement(clip), "movement_vs_music": moves,
+                         "quiet_fraction": float(quiet_frames(mels).mean()),
+                         "moves": bool(moves >= MOVES_ENOUGH) if not math.isnan(moves) else None,
+                         "steady": bool(min(STEADY_LOUDNESS[0], music_drift[0]) <= drift
+                                        <= max(STEADY_LOUDNESS[1], music_drift[1]))})
+    result = {"frechet": draws[0],  # against the held-out music as it is
+              "progress": float(np.median(known)) if 2 * len(known) > len(progress) else math.nan,
+              "progress_spread": [float(np.percentile(known, 10)), float(np.percentile(known, 90))] if len(known)
+              else [math.nan, math.nan],
+              "resamplings": RESAMPLINGS, "held_out_blocks": held_out.blocks,
+              "music_movement": music_movement, "music_drift_range": music_drift.tolist(),
+              "music_quiet_fraction": held_out.quiet_fraction,
+              "clips": per_clip,
+              "held_out_seconds": held_out.seconds, "held_out_frames": held_out.frames,
+              "clip_seconds": length / EVAL_RATE, "count": count}
+    result["judged"], result["verdict"] = verdict(result)
+    return result
+
+
+def _sets_of(items: list, size: int) -> list[list]:
+    """``items`` in consecutive groups of ``size``, each group's audio turned into log-mel frames."""
+    return [[log_mel(a) for a in items[start:start + size]] for start in range(0, len(items), size)]
+
+
+def _progress(distance: dict[str, float]) -> float:
+    """How far the clips are from the frozen spectrum towards real music (1: as close as real music); NaN when the
+    references do not order (real music no closer than the frozen spectrum)."""
+    gap = distance["frozen_spectrum"] - distance["real"]
+    return (distance["frozen_spectrum"] - distance["clips"]) / gap if gap > 0 else math.nan
+
+
+def verdict(result: dict) -> tuple[bool, str]:
+    """Whether the progress figure can be read as a result, and one sentence that says what the clips are."""
+    low, high = result["progress_spread"]
+    if (result["held_out_frames"] < MIN_HELD_OUT_FRAMES or math.isnan(result["progress"])
+            or high - low > SPREAD_LIMIT):
+        spread = "" if math.isnan(low) else f"; between draws it ranges {low:.0%} to {high:.0%}"
+        return False, (f"too little held-out music to judge ({result['held_out_seconds']:.1f} s{spread}): hold out "
+                       "more (--val-fraction) or add music")
+    clips = result["clips"]
+    problems = []
+    if drones := sum(c["moves"] is False for c in clips):
+        problems.append(f"{drones} of {len(clips)} clip(s) barely move (under {MOVES_ENOUGH:g}x the music's change): "
+                        "a drone, whatever the distance says")
+    if drifting := sum(not c["steady"] for c in clips):
+        low, high = result["music_drift_range"]
+        problems.append(f"{drifting} of {len(clips)} clip(s) drift in loudness (beyond x{min(STEADY_LOUDNESS[0], low):.2f}"
+                        f" to x{max(STEADY_LOUDNESS[1], high):.2f}, where the music's excerpts mostly stay)")
+    if problems:
+        return True, "; ".join(problems)
+    return True, f"{result['progress']:.0%} of the way to real music, every clip moving and steady in loudness"
 
 
 def ratio(value: float, text: str) -> str:
@@ -275,11 +366,13 @@ def ratio(value: float, text: str) -> str:
 def summary(result: dict) -> str:
     """The result as console lines."""
     d = result["frechet"]
+    low, high = result["progress_spread"]
+    spread = f"{ratio(low, '.0%')} to {ratio(high, '.0%')}"
     lines = [f"evaluation against {result['held_out_seconds']:.1f} s of held-out music ({result['count']} clip(s) of "
              f"{result['clip_seconds']:.1f} s; log-mel Fréchet distance, lower is closer):",
              f"  real music       {d['real']:10.1f}  (other excerpts of the same music: the ceiling)",
              f"  clips            {d['clips']:10.1f}  ({ratio(result['progress'], '.0%')} of the way from the frozen "
-             "spectrum to real music)",
+             f"spectrum to real music: the median of {result['resamplings']} draws, {spread})",
              f"  frozen spectrum  {d['frozen_spectrum']:10.1f}  (the music's average spectrum, unchanging)",
              f"  white noise      {d['white_noise']:10.1f}",
              f"  quiet frames (loudest band under {QUIET_DB:g} dB): {result['music_quiet_fraction']:.0%} of the "
@@ -287,6 +380,7 @@ def summary(result: dict) -> str:
     for i, clip in enumerate(result["clips"]):
         lines.append(f"  clip {i}: loudness of the last second x{ratio(clip['loudness_drift'], '.2f')} of the first; "
                      f"its second half changes {ratio(clip['movement_vs_music'], '.2f')}x as much as the music does")
+    lines.append(f"  verdict: {result['verdict']}")
     return "\n".join(lines)
 
 

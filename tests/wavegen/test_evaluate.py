@@ -156,3 +156,46 @@ def test_no_held_out_audio_is_one_line_at_once_for_a_val_fraction_of_0_or_when_s
         Music.load_arrays([melody(4.0, np.random.default_rng(0))], 0.0)
     with pytest.raises(UserError, match="every file is too short or unreadable"):
         score([np.zeros(100, np.float32)], Music.load_arrays([np.ones(10, np.float32)], 0.1))
+
+
+def test_resampled_held_out_music_keeps_its_totals_and_varies_around_them(monkeypatch):
+    monkeypatch.setattr("wavegen.evaluate.MAX_BLOCKS", 4)  # 20 s of tails make 10 blocks: neighbours merge
+    rng = np.random.default_rng(5)
+    tails = [melody(12.0, rng), melody(8.0, rng)]
+    held_out = HeldOut()
+    for tail in tails:
+        held_out.add(tail)
+    mels = np.concatenate([log_mel(t) for t in tails]).astype(np.float64)  # float32 frames, summed in float64
+    assert held_out.blocks <= 4 and sum(held_out.block_counts) == len(mels) == held_out.frames
+    mean, cov = held_out.gaussian()
+    np.testing.assert_allclose(mean, mels.mean(axis=0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(cov, np.cov(mels, rowvar=False), rtol=1e-6, atol=1e-6)
+    draws = [held_out.resampled_gaussian(rng)[0] for _ in range(20)]
+    assert not all(np.allclose(d, mean) for d in draws)
+    assert np.abs(np.mean(draws, axis=0) - mean).max() < 3.0  # dB: around the music's own mean
+
+
+def test_verdict_calls_good_clips_good_and_never_a_drone_or_a_fade():
+    rng = np.random.default_rng(6)
+    music = Music.load_arrays([melody(40.0, rng), melody(40.0, rng)], val_fraction=0.25)  # 20 s held out
+    good = score([melody(4.0, rng) for _ in range(3)], music)
+    assert good["judged"] and "every clip moving and steady" in good["verdict"]
+    low, high = good["progress_spread"]
+    assert low <= good["progress"] <= high and high - low < 0.5
+    drone = np.tile(melody(4.0, rng)[:2205], 40)  # one tenth of a second repeated: close in spectrum, not moving
+    fade = melody(4.0, rng)
+    fade *= np.linspace(1.0, 0.05, len(fade), dtype=np.float32)
+    mixed = score([melody(4.0, rng), drone, fade], music)
+    assert mixed["judged"] and [c["moves"] for c in mixed["clips"]] == [True, False, True]
+    assert [c["steady"] for c in mixed["clips"]] == [True, True, False]
+    assert "1 of 3 clip(s) barely move" in mixed["verdict"] and "1 of 3 clip(s) drift in loudness" in mixed["verdict"]
+    assert "of the way to real music" not in mixed["verdict"]
+
+
+def test_too_little_held_out_music_is_said_instead_of_a_figure(capsys, tmp_path):
+    rng = np.random.default_rng(7)
+    music = Music.load_arrays([melody(10.0, rng)], val_fraction=0.2)  # 2 s held out: 87 frames for 64 bands
+    result = score([melody(2.0, rng) for _ in range(2)], music)
+    assert not result["judged"] and result["verdict"].startswith("too little held-out music to judge (2.0 s")
+    report(result, tmp_path / "evaluation.json")
+    assert "verdict: too little held-out music to judge" in capsys.readouterr().out
