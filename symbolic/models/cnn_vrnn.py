@@ -12,8 +12,9 @@ projected) turns each bar into a feature; both models use it to read bars, in th
   is the bars' latents concatenated, [B, L * z_size].
 
 Loss: binary cross-entropy summed per bar, summed over the window, plus β·max(KL − free_bits·ln 2, 0) per window.
-Generated bars are Bernoulli draws of sigmoid(logits / temperature) (temperature 0: logits > 0) whose sounding
-channel includes their onsets. Call `eval()` before inference.
+A generated bar holds together: by default (``decoding`` "count") each of its channels gets its expected number
+of cells, the sum of its probabilities, chosen jointly (the most likely at temperature 0, Gumbel top-k above it)
+rather than each cell drawn alone; its sounding channel includes its onsets. Call `eval()` before inference.
 """
 from __future__ import annotations
 
@@ -42,14 +43,23 @@ def gaussian_kl_between(mu_q: Tensor, sigma_q: Tensor, mu_p: Tensor, sigma_p: Te
     return gaussian_kl((mu_q - mu_p) / sigma_p, sigma_q / sigma_p)
 
 
-def sample_bars(logits: Tensor, temperature: float) -> Tensor:
-    """0/1 bars (float) drawn from Bernoulli(sigmoid(logits / T)) [..., 2, S, P]; T = 0: logits > 0. Onsets sound."""
+def sample_bars(logits: Tensor, temperature: float, decoding: str = "count") -> Tensor:
+    """0/1 bars (float) [..., 2, S, P] drawn from their logits; onsets sound. "count": each channel of a bar holds
+    round(Σ sigmoid(logits)) cells, its expected number, the largest logits at T = 0, else drawn jointly without
+    replacement (Gumbel top-k of logits / T); "independent": Bernoulli(sigmoid(logits / T)) per cell (T = 0:
+    logits > 0)."""
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if temperature == 0:
-        bars = (logits > 0).float()
+    logits = logits.float()
+    if decoding == "independent":
+        bars = (logits > 0).float() if temperature == 0 else torch.bernoulli(torch.sigmoid(logits / temperature))
     else:
-        bars = torch.bernoulli(torch.sigmoid(logits.float() / temperature))
+        flat = logits.flatten(-2)  # [..., 2, S * P]: a channel of one bar
+        count = torch.sigmoid(flat).sum(dim=-1, keepdim=True).round()
+        if temperature > 0:
+            flat = flat / temperature - torch.log(-torch.log(torch.rand_like(flat).clamp(min=1e-20)))
+        rank = flat.argsort(dim=-1, descending=True).argsort(dim=-1)
+        bars = (rank < count).float().view_as(logits)
     return torch.stack([bars[..., ONSET, :, :], bars[..., SOUNDING, :, :].maximum(bars[..., ONSET, :, :])], dim=-3)
 
 
@@ -192,7 +202,7 @@ class CnnVrnn(PianorollVae):
         state, previous, bars = self._state(z), self.start.expand(len(z), 1, -1), []
         for _ in range(length):
             out, state = self.decoder(self._inputs(z, previous), state)
-            bars.append(sample_bars(self.bar_logits(out[:, 0]), temperature))
+            bars.append(sample_bars(self.bar_logits(out[:, 0]), temperature, self.config.decoding))
             previous = self.cnn(bars[-1]).unsqueeze(1)
         return torch.stack(bars, dim=1).long()
 
@@ -270,7 +280,8 @@ class BarVrnn(PianorollVae):
         for t in range(length):
             z = latents[t] if latents is not None else gaussian_posterior(h, self.prior_mu, self.prior_sigma)[0]
             z_feature = self.z_feature(z)
-            bars.append(sample_bars(self.bar_logits(torch.cat([h, z_feature], dim=-1)), temperature))
+            bars.append(sample_bars(self.bar_logits(torch.cat([h, z_feature], dim=-1)), temperature,
+                                    self.config.decoding))
             h = self.cell(torch.cat([self.cnn(bars[-1]), z_feature], dim=-1), h)
         return torch.stack(bars, dim=1).long()
 

@@ -13,7 +13,7 @@ from symbolic.configs import get_config
 from symbolic.configs.cnn_vrnn import CnnVrnnConfig
 from symbolic.data.converters import PianorollConverter
 from symbolic.models.cnn_vrnn import (UNITS, BarVrnn, CnnVrnn, baselines, build, gaussian_kl_between,
-                                      onset_scores, verdicts)
+                                      onset_scores, sample_bars, verdicts)
 from symbolic.models.latent import LN2, gaussian_kl
 from tests.symbolic.test_converters import score_from_pretty_midi
 
@@ -210,7 +210,37 @@ def test_the_named_config_and_bad_settings():
     assert config.family == "cnn_vrnn" and config.vrnn and config.seq_len == 8
     assert config.capabilities == {"sample", "encode", "interpolate", "reconstruct", "variations"}
     assert CnnVrnnConfig.from_dict(config.to_dict()) == config
+    default = get_config("cnn-vrnn")
+    assert default.vrnn and default.decoding == "count"  # a latent per bar, bars drawn whole: the measured default
     for hparams, message in (("cnn_kernels=[3]", "of one length"), ("z_size=0", "z_size"),
-                             ("data.kind=melody", "of kind 'pianoroll'")):
+                             ("data.kind=melody", "of kind 'pianoroll'"), ("decoding=greedy", "decoding must be")):
         with pytest.raises(UserError, match=message):
             get_config("cnn-vrnn", hparams)
+
+
+def test_count_decoding_gives_each_channel_of_a_bar_its_expected_number_of_cells():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 2, STEPS, PITCHES, generator=g) * 2 - 3
+    expected = torch.sigmoid(logits).flatten(-2).sum(-1).round()  # [5, 2]
+    greedy = sample_bars(logits, 0.0, "count")
+    assert torch.equal(greedy[:, 0].flatten(-2).sum(-1), expected[:, 0])  # onsets: exactly the expected count
+    for bar in (0, 3):  # the most likely onsets, and only they
+        chosen = greedy[bar, 0].flatten().bool()
+        assert logits[bar, 0].flatten()[chosen].min() > logits[bar, 0].flatten()[~chosen].max()
+    assert (greedy[:, 1] >= greedy[:, 0]).all()  # onsets sound
+    torch.manual_seed(1)
+    drawn = sample_bars(logits, 1.0, "count")
+    assert torch.equal(drawn[:, 0].flatten(-2).sum(-1), expected[:, 0]) and not torch.equal(drawn, greedy)
+    # independent cells: logits > 0 at T = 0, which for a sparse roll is next to nothing
+    assert torch.equal(sample_bars(logits, 0.0, "independent")[:, 0], (logits[:, 0] > 0).float())
+
+
+def test_count_decoding_draws_a_single_cell_with_the_softmax_of_the_logits_over_the_temperature():
+    logits = torch.full((2, 1, 4), -20.0)  # one bar [2, S=1, P=4]
+    logits[:, 0, :2] = torch.tensor([2.0, -1.2])  # sigmoids sum to 0.88 + 0.23 = 1.1: one cell of these two
+    torch.manual_seed(0)
+    for temperature in (1.0, 2.0):
+        firsts = torch.stack([sample_bars(logits, temperature, "count")[0, 0, 1] for _ in range(4000)])
+        share = firsts.mean().item()  # how often the second cell was the one drawn (the channel's count is 1)
+        expected = torch.softmax(torch.tensor([2.0, -1.2]) / temperature, 0)[1].item()
+        assert share == pytest.approx(expected, abs=0.025)
