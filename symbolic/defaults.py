@@ -8,7 +8,7 @@ from __future__ import annotations
 DEFAULT_NUM_STEPS = 200_000  # Magenta's music_vae_train default
 DEFAULT_TEMPERATURE = 0.5  # Magenta's music_vae_generate default
 EVAL_BATCH_SIZE = 256
-CONVERTER_KINDS = ("melody", "drums", "trio", "pianoroll", "notes")  # the keys of data.converters.CONVERTERS
+CONVERTER_KINDS = ("melody", "drums", "trio", "pianoroll", "notes", "lead_sheet")  # the keys of data.converters.CONVERTERS
 ATTRIBUTE_NAMES = ("note_density", "average_interval", "c_diatonic", "syncopation_8th", "syncopation_16th")
 LATENT_MAP_METHODS = ("auto", "pca", "tsne")
 # Per-file limits of `midi prepare` (--file-time-limit, --max-file-mb). Lakh's MIDI files are mostly well under 1 MB

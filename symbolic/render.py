@@ -96,6 +96,8 @@ def _draw_roll(ax, midi: pretty_midi.PrettyMIDI, title: str) -> None:
     pitches = [n.pitch for i in midi.instruments for n in i.notes]
     low, high = (min(pitches) - 2, max(pitches) + 2) if pitches else (58, 72)
     ax.set_ylim(low, high)
+    for lyric in midi.lyrics:  # a lead sheet's chord symbols, written above the notes where each chord starts
+        ax.text(lyric.time, high - 0.3, lyric.text, va="top", fontsize="small", fontweight="bold")
     ticks = [p for p in range(low, high + 1) if high - low <= 16 or p % 12 == 0]  # every note, or every C
     ax.set_yticks(ticks, labels=[pretty_midi.note_number_to_name(p) for p in ticks])
     ax.set_title(title if pitches else f"{title} (no notes)".strip())

@@ -24,12 +24,15 @@ from engine.checkpoint import load_checkpoint, trained_weights
 from engine.device import select_device
 from engine.errors import UserError
 from symbolic.configs import ModelConfig, config_from_dict
+from symbolic.data.chords import parse_progression
 from symbolic.data.converters import converter_from_spec
 from symbolic.data.midi_io import read_score
 from symbolic.data.prepare import PrepareResult, load_or_prepare
 from symbolic.data.splits import EXAMPLE_SPLITS, SPLITS
 from symbolic.defaults import DEFAULT_TEMPERATURE
 from symbolic.models.families import build_model, require
+from symbolic.models.latent import posterior_path
+from symbolic.personalise import Personalised
 
 CHECKPOINT_NAME = "checkpoint.pt"
 PREPARED_DIR = "prepared"  # examples converted for the run's model, one cached dataset per examples folder
@@ -62,7 +65,8 @@ class TrainedModel:
 
     def __init__(self, run_dir: str | os.PathLike, device: str = "auto"):
         self.run_dir = Path(run_dir)
-        path = self.run_dir / CHECKPOINT_NAME
+        self.personalised = Personalised.read(self.run_dir)  # None unless `midi personalise` wrote run_dir
+        path = (self.personalised.base_dir if self.personalised else self.run_dir) / CHECKPOINT_NAME
         if not path.is_file():
             raise UserError(f"{self.run_dir}: no trained model here (no {CHECKPOINT_NAME}); "
                             "train one with `music-composer midi train`")
@@ -77,6 +81,8 @@ class TrainedModel:
             raise UserError(f"{path}: the weights do not fit its own config ({e})") from e
         self.model.eval()
         self.converter = converter_from_spec(self.config.data)
+        # prior draws go through a personalised run's small model; None: the family's own prior
+        self.prior = self.personalised.prior(self.weights_digest(), self.device) if self.personalised else None
 
     def weights_digest(self) -> str:
         """A digest of the model's weights, to key caches of what it computed (a retrained model gets another)."""
@@ -157,12 +163,46 @@ class TrainedModel:
         """z, μ and σ [len(midi_paths), z_size] of the first window of each MIDI file."""
         return self.encode_windows(np.stack([self.first_window(path) for path in midi_paths]))
 
-    def decode_windows(self, z: torch.Tensor, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
-        """Windows [N, T, n_tracks] decoded from latent codes z [N, z_size]."""
+    def decode_windows(self, z: torch.Tensor, temperature: float = DEFAULT_TEMPERATURE,
+                       chords: np.ndarray | None = None) -> np.ndarray:
+        """Windows [N, T, n_tracks] decoded from latent codes z [N, z_size] (a chord-conditioned model's under
+        ``chords``, the triad class of every step of every window [N, T]; None: no chord)."""
         self.require("encode", "decoding latent codes")
         check_temperature(temperature)
-        decoded = self.model.decode(z.to(self.device), self.config.seq_len, temperature)
+        given = () if chords is None else (torch.from_numpy(np.asarray(chords, np.int64)).to(self.device),)
+        decoded = self.model.decode(z.to(self.device), self.config.seq_len, temperature, *given)
         return decoded.cpu().numpy().astype(self.converter.dtype)
+
+    # ------------------------------------------------------------------------------------------- chords
+    @property
+    def chord_conditioned(self) -> bool:
+        """Whether the model decodes under a chord at every step (cat-mel_2bar_med_chords)."""
+        return bool(getattr(self.config, "chord_depth", 0))
+
+    def window_chords(self, windows: np.ndarray) -> np.ndarray | None:
+        """The chord track [N, T] of a chord-conditioned model's windows (None for other models)."""
+        return np.asarray(windows)[..., -1] if self.chord_conditioned else None
+
+    def progression(self, text: str) -> tuple[np.ndarray, int]:
+        """A progression such as "C G Am F" (one chord per ``chords_per_bar`` of a bar) as the triad classes of the
+        steps of the model's windows [W, T], the last chord held to fill the last one, and its length in steps."""
+        if not self.chord_conditioned:
+            raise UserError(f"--chords: {self.config_name} is not chord-conditioned (cat-mel_2bar_med_chords is)")
+        steps = np.repeat(parse_progression(text), self.converter.steps_per_chord)
+        length = self.config.seq_len
+        padded = np.concatenate([steps, np.full(-len(steps) % length, steps[-1], steps.dtype)])
+        return padded.reshape(-1, length), len(steps)
+
+    def decode_progression(self, z: torch.Tensor, temperature: float, rows: np.ndarray, steps: int) -> np.ndarray:
+        """Each latent code [N, z_size] decoded under every window of a progression (``progression``) and the
+        windows stitched: [N, steps, n_tracks]."""
+        decoded = self.decode_windows(z.repeat_interleave(len(rows), 0), temperature, np.tile(rows, (len(z), 1)))
+        return decoded.reshape(len(z), -1, decoded.shape[-1])[:, :steps]
+
+    def prior_z(self, n: int) -> torch.Tensor:
+        """n latent codes from the prior: the personalised run's, else N(0, I)."""
+        return self.prior.sample(n) if self.prior is not None else torch.randn(n, self.config.z_size,
+                                                                               device=self.device)
 
     def to_midi(self, windows: np.ndarray) -> list[pretty_midi.PrettyMIDI]:
         """One MIDI object per window [N, T, n_tracks]."""
@@ -173,33 +213,57 @@ class TrainedModel:
         return self.to_midi(self.decode_windows(z, temperature))
 
     # ----------------------------------------------------------------------------------------- generate
-    def sample(self, n: int, temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:
-        """n sequences: decoded from latent codes drawn from the prior N(0, I), or a language model run freely."""
-        return [midi for batch in self.sample_batches(n, temperature) for midi in batch]
+    def sample(self, n: int, temperature: float = DEFAULT_TEMPERATURE,
+               chords: str | None = None) -> list[pretty_midi.PrettyMIDI]:
+        """n sequences: decoded from latent codes drawn from the prior (N(0, I), or a personalised run's small model),
+        or a language model run freely; a chord-conditioned model's under the progression ``chords`` ("C G Am F", any
+        length: one latent code per sample decoded under each of its windows, stitched)."""
+        return [midi for batch in self.sample_batches(n, temperature, chords=chords) for midi in batch]
 
-    def sample_batches(self, n: int, temperature: float = DEFAULT_TEMPERATURE,
-                       batch_size: int = SAMPLE_BATCH_SIZE) -> Iterator[list[pretty_midi.PrettyMIDI]]:
+    def sample_batches(self, n: int, temperature: float = DEFAULT_TEMPERATURE, batch_size: int = SAMPLE_BATCH_SIZE,
+                       chords: str | None = None) -> Iterator[list[pretty_midi.PrettyMIDI]]:
         """``sample`` in batches of up to ``batch_size``, decoded as they are consumed (bounded memory for any n)."""
         if n < 1:
             raise UserError(f"the number of samples must be at least 1, got {n}")
         check_temperature(temperature)
         sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
+        if chords is not None:
+            rows, steps = self.progression(chords)
+            return (self.to_midi(self.decode_progression(self.prior_z(size), temperature, rows, steps))
+                    for size in sizes)
+        if self.chord_conditioned:
+            raise UserError(f"{self.config_name} is chord-conditioned: give the chords to play over, one per half "
+                            f"bar, e.g. --chords \"C G Am F\"")
         return (self.to_midi(self.sample_windows(size, temperature)) for size in sizes)
 
-    def sample_windows(self, n: int, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
-        """n windows [n, ...] of the converter's dtype sampled from the model (prior, or the LM run freely)."""
+    def sample_windows(self, n: int, temperature: float = DEFAULT_TEMPERATURE,
+                       chords: np.ndarray | None = None) -> np.ndarray:
+        """n windows [n, ...] of the converter's dtype sampled from the model (prior, or the LM run freely); a
+        chord-conditioned model's under ``chords`` [n, T] (see ``decode_windows``)."""
+        if chords is not None:
+            return self.decode_windows(self.prior_z(n), temperature, chords)
         with torch.no_grad():
-            windows = self.model.sample(n, self.config.seq_len, temperature)
+            if self.prior is None:
+                windows = self.model.sample(n, self.config.seq_len, temperature)
+            else:
+                windows = self.model.decode(self.prior.sample(n), self.config.seq_len, temperature)
         return windows.cpu().numpy().astype(self.converter.dtype)
 
     def interpolate(self, midi_a: str | os.PathLike, midi_b: str | os.PathLike, n: int,
-                    temperature: float = DEFAULT_TEMPERATURE) -> list[pretty_midi.PrettyMIDI]:
-        """n sequences along the slerp from the posterior mean of A's first window to B's, endpoints included."""
+                    temperature: float = DEFAULT_TEMPERATURE,
+                    chords: str | None = None) -> list[pretty_midi.PrettyMIDI]:
+        """n sequences along the slerp from the posterior mean of A's first window to B's, endpoints included; a
+        chord-conditioned model's each under the progression ``chords`` (None: A's chords)."""
         self.require("interpolate", "interpolate")
         if n < 2:
             raise UserError(f"an interpolation needs at least 2 steps (its endpoints), got {n}")
         check_temperature(temperature)
+        progression = None if chords is None else self.progression(chords)
         a, b = (torch.from_numpy(self.first_window(p).astype(np.int64)).to(self.device) for p in (midi_a, midi_b))
+        if progression is not None:
+            with torch.no_grad():
+                z = posterior_path(self.model.encode, a, b, n)
+            return self.to_midi(self.decode_progression(z, temperature, *progression))
         decoded = self.model.interpolate(a, b, n, temperature)
         return self.to_midi(decoded.cpu().numpy().astype(self.converter.dtype))
 

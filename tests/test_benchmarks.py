@@ -15,6 +15,9 @@ from engine.step import StepOutput
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 ENTRIES = {"bench_audio": ["data", "quality", "speed", "cache", "time-generation"],
            "bench_midi": ["prepare", "musicvae", "note-models", "cnn-vrnn", "prepare-files", "scale"],
+           "bench_midi_quality": ["make", "cnn-vrnn", "musicvae"],
+           "bench_chords": ["chorales"],
+           "bench_personalise": [],
            "bench_threads": [],
            "bench_speed": ["all", "case"],
            "bench_memory": ["run", "case"]}

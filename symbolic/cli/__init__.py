@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from engine.errors import UserError
-from symbolic.cli import data, generate, studies, training
+from symbolic.cli import data, generate, personalise, studies, training
 
 INTERRUPTED = "interrupted (the last saved checkpoint and caches are intact)"
 EXIT_INTERRUPTED = 130
@@ -26,6 +26,7 @@ COMMAND_GROUPS: dict[str, CommandAdder] = {
     "data": data.add_commands,
     "train & evaluate": training.add_commands,
     "generate": generate.add_commands,
+    "personalise": personalise.add_commands,
     "studies": studies.add_commands,
 }
 

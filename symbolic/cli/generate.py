@@ -24,6 +24,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = generation_parser(subparsers, "sample",
                           "generate sequences: decoded from the prior, or a language model run freely")
     p.add_argument("-n", "--num-outputs", type=num_outputs, default=4, metavar="N", help="how many")
+    add_chords_option(p, "each sample plays over them", "none; chord-conditioned models need them")
     p.set_defaults(run=run_sample)
 
     p = generation_parser(subparsers, "interpolate",
@@ -31,6 +32,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-midi-1", required=True, type=Path, metavar="A.mid", help="start (its first window)")
     p.add_argument("--input-midi-2", required=True, type=Path, metavar="B.mid", help="end (its first window)")
     p.add_argument("-n", "--num-outputs", type=num_points, default=5, metavar="N", help="points, endpoints included")
+    add_chords_option(p, "every point plays over them", "A's chords")
     p.set_defaults(run=run_interpolate)
 
     p = generation_parser(subparsers, "reconstruct", "encode a MIDI file and decode it again")
@@ -59,17 +61,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_variations)
 
 
+def add_chords_option(parser: argparse.ArgumentParser, what: str, default: str) -> None:
+    """--chords of a chord-conditioned model's commands."""
+    parser.add_argument("--chords", metavar="\"C G Am F\"",
+                        help=f"chord progression, one chord per half bar (a longer one than the model's window is "
+                             f"decoded window by window and stitched): {what} (default: {default})")
+
+
 def run_sample(args: argparse.Namespace) -> int:
     """`midi sample`: decoded and written batch by batch."""
     model = load_model(args)
     return write_outputs(args, model, "sample", args.num_outputs,
-                         model.sample_batches(args.num_outputs, args.temperature))
+                         model.sample_batches(args.num_outputs, args.temperature, chords=args.chords))
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
     """`midi interpolate`."""
     model = load_model(args)
-    midis = model.interpolate(args.input_midi_1, args.input_midi_2, args.num_outputs, args.temperature)
+    midis = model.interpolate(args.input_midi_1, args.input_midi_2, args.num_outputs, args.temperature, args.chords)
     return write_outputs(args, model, "interpolate", len(midis), [midis])
 
 

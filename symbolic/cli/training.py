@@ -61,8 +61,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                     "bound with the KL and kl_bits.")
     p.add_argument("--run-dir", required=True, type=Path, metavar="DIR")
     p.add_argument("--examples-path", required=True, type=Path, metavar="DIR")
-    p.add_argument("--split", choices=EXAMPLE_SPLITS, default="test",
-                   help="files to use (test: held out from training; all: every file)")
+    p.add_argument("--split", choices=EXAMPLE_SPLITS,
+                   help="files to use (test: held out from training; all: every file) (default: test, or all for a "
+                        "personalised run, whose examples are the songs)")
     p.add_argument("--temperature", type=temperature, default=0.0, help="of the free-running decode (0: argmax)")
     p.add_argument("--batch-size", type=positive_int, default=EVAL_BATCH_SIZE, metavar="N")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the posterior draws and prior samples")

@@ -12,7 +12,9 @@ from symbolic.configs.base import (ModelConfig, positive_int, sampling_probabili
 
 # Classes per track of each converter kind: melody = 88 pitches + note-off + no-event; drums = 2**9 hit
 # combinations of 9 drum classes; trio = melody, bass, drums.
-TRACK_DEPTHS = {"melody": (90,), "drums": (512,), "trio": (90, 90, 512)}
+TRACK_DEPTHS = {"melody": (90,), "drums": (512,), "trio": (90, 90, 512), "lead_sheet": (90,)}
+# Classes of the chord track a converter adds after those: the decoder's per-step condition (49 triad classes).
+CHORD_DEPTHS = {"lead_sheet": 49}
 MELODY_PITCHES = 88
 QUARTERS_PER_BAR = 4
 
@@ -85,6 +87,11 @@ class MusicVAEConfig(ModelConfig):
         return TRACK_DEPTHS[self.data["kind"]]
 
     @property
+    def chord_depth(self) -> int:
+        """Classes of the chord track fed to the encoder and, one-hot, to the decoder at every step (0: none)."""
+        return CHORD_DEPTHS.get(self.data["kind"], 0)
+
+    @property
     def steps_per_bar(self) -> int:
         return self.data["steps_per_quarter"] * QUARTERS_PER_BAR
 
@@ -99,9 +106,10 @@ class MusicVAEConfig(ModelConfig):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """Every operation, but attribute vectors, measured on a melody track, need one: drums have none."""
+        """Every operation, but attribute vectors, measured on a melody track, need one (drums have none) and decode
+        without chords (chord-conditioned melodies have no attribute vectors yet)."""
         every = {"sample", "encode", "interpolate", "reconstruct", "variations", "attribute"}
-        return frozenset(every if self.data["kind"] != "drums" else every - {"attribute"})
+        return frozenset(every if self.data["kind"] not in ("drums", "lead_sheet") else every - {"attribute"})
 
     # --------------------------------------------------------------------------------- schedules by step
     def sampling_prob(self, step: int) -> float:
@@ -119,6 +127,7 @@ MEL_2BAR_DATA = {"kind": "melody", "slice_bars": 2, "steps_per_quarter": 4, "pro
 MEL_16BAR_DATA = {"kind": "melody", "slice_bars": 16, "steps_per_quarter": 4}  # Magenta: no program filter
 DRUMS_2BAR_DATA = {"kind": "drums", "slice_bars": 2, "steps_per_quarter": 4}
 TRIO_16BAR_DATA = {"kind": "trio", "slice_bars": 16, "steps_per_quarter": 4}
+MEL_2BAR_CHORDS_DATA = {"kind": "lead_sheet", "slice_bars": 2, "steps_per_quarter": 4, "chords_per_bar": 2}
 
 # Magenta gives only its 2-bar melody configs a NoteSequenceAugmenter (transpose_range=(-5, 5)); the rest have none.
 CONFIGS: dict[str, MusicVAEConfig] = {
@@ -130,6 +139,10 @@ CONFIGS: dict[str, MusicVAEConfig] = {
         data=MEL_2BAR_DATA, z_size=512, enc_rnn_size=[2048], dec_rnn_size=[2048, 2048, 2048],
         free_bits=0.0, max_beta=0.5, beta_rate=0.99999, sampling_schedule="inverse_sigmoid", sampling_rate=1000.0,
         transpose=5),
+    # Magenta's chord-conditioned melody: its default schedules (no KL annealing, no scheduled sampling), every
+    # program, a triad one-hot per step, transpose_range=(-3, 3).
+    "cat-mel_2bar_med_chords": MusicVAEConfig(
+        data=MEL_2BAR_CHORDS_DATA, z_size=256, enc_rnn_size=[1024], dec_rnn_size=[512, 512, 512], transpose=3),
     "cat-drums_2bar_small": MusicVAEConfig(
         data=DRUMS_2BAR_DATA, roll_input=True, z_size=256, enc_rnn_size=[512], dec_rnn_size=[256, 256],
         free_bits=48.0, max_beta=0.2, sampling_schedule="inverse_sigmoid", sampling_rate=1000.0),

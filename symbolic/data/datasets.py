@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from engine.errors import UserError
+from symbolic.data.chords import transpose_triads
 from symbolic.data.converters import Converter, converter_from_spec
 from symbolic.data.converters.events import MELODY_DEPTH, MELODY_OFF
 from symbolic.data.prepare import PrepareResult, open_prepared, prepare
@@ -25,13 +26,15 @@ class WindowDataset(Dataset):
     """The windows of one split as int64 tensors; the array is memory-mapped lazily (cheap to send to workers).
 
     With ``transpose`` = k > 0 each item is shifted by a random number of semitones in [-k, k] on the converter's
-    melody-type tracks, drawn among the shifts that keep every note of the window within the 88 pitches; drum
-    tracks are never shifted.
+    melody-type tracks, drawn among the shifts that keep every note of the window within the 88 pitches, and the
+    roots of its chord tracks (triad classes) by the same shift; drum tracks are never shifted.
     """
 
-    def __init__(self, path: Path, pitch_tracks: tuple[int, ...], transpose: int = 0):
+    def __init__(self, path: Path, pitch_tracks: tuple[int, ...], transpose: int = 0,
+                 chord_tracks: tuple[int, ...] = ()):
         self.path = path
         self.pitch_tracks = list(pitch_tracks)
+        self.chord_tracks = list(chord_tracks)
         self.transpose = transpose
         self._windows: np.ndarray | None = None
         self._len = np.load(path, mmap_mode="r").shape[0]
@@ -60,6 +63,9 @@ class WindowDataset(Dataset):
         high = min(self.transpose, MELODY_DEPTH - 1 - int(notes.max()))
         shift = int(torch.randint(low, high + 1, ()))
         window[:, self.pitch_tracks] = torch.where(codes >= FIRST_PITCH_CODE, codes + shift, codes)
+        if self.chord_tracks:
+            window[:, self.chord_tracks] = torch.from_numpy(transpose_triads(window[:, self.chord_tracks].numpy(),
+                                                                             shift))
         return window
 
 
@@ -84,7 +90,8 @@ class PreparedDataset:
         path = self.result.split_path(name)
         if not path.exists():
             raise UserError(f"{path}: missing; prepare {self.result.output_dir} again")
-        return WindowDataset(path, self.converter.pitch_tracks, transpose)
+        return WindowDataset(path, self.converter.pitch_tracks, transpose,
+                             getattr(self.converter, "chord_tracks", ()))
 
 
 def prepare_dataset(converter: Converter, input_dir: str | os.PathLike, output_dir: str | os.PathLike,

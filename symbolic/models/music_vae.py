@@ -73,26 +73,33 @@ class DrumRollEncoder(BidirectionalEncoder):
 class CategoricalDecoder(nn.Module):
     """One track's decoder: LSTM started from an embedding, which is also appended to every input; softmax out.
 
-    Inputs are one-hot previous tokens (zeros before the first); outputs are logits over the track's classes.
+    Inputs are one-hot previous tokens (zeros before the first); outputs are logits over the track's classes. With
+    ``control_size`` (chords), each step's input also holds that step's control vector [N, L, control_size]
+    (Magenta's c_input), after the embedding.
     """
 
-    def __init__(self, depth: int, embed_size: int, sizes: list[int], keep_prob: float):
+    def __init__(self, depth: int, embed_size: int, sizes: list[int], keep_prob: float, control_size: int = 0):
         super().__init__()
         self.depth = depth
+        self.control_size = control_size
         self.initial_state = InitialState(embed_size, sizes)
-        self.lstm = StackedLstm(depth + embed_size, sizes, keep_prob)
+        self.lstm = StackedLstm(depth + embed_size + control_size, sizes, keep_prob)
         self.output = nn.Linear(sizes[-1], depth)
 
-    def forward(self, inputs: Tensor, embedding: Tensor, sampling_prob: float = 0.0) -> Tensor:
-        """Logits [N, L, depth] for one-hot inputs [N, L, depth] given embeddings [N, E].
+    def forward(self, inputs: Tensor, embedding: Tensor, sampling_prob: float = 0.0,
+                controls: Tensor | None = None) -> Tensor:
+        """Logits [N, L, depth] for one-hot inputs [N, L, depth] given embeddings [N, E] (and controls [N, L, C]).
 
         With sampling_prob > 0 (scheduled sampling), each step after the first is fed, with that probability
         per sequence, a token sampled from the previous step's output instead of the given input.
         """
         if sampling_prob == 0.0:
-            out, _ = self.lstm(self._append(inputs, embedding), self.initial_state(embedding))
+            x = self._append(inputs, embedding)
+            if controls is not None:
+                x = torch.cat([x, controls.to(x.dtype)], dim=-1)
+            out, _ = self.lstm(x, self.initial_state(embedding))
             return self.output(out)
-        step, state = self.stepper(embedding)
+        step, state = self.stepper(embedding, controls)
         logits: list[Tensor] = []
         token = inputs[:, 0]
         for t in range(inputs.shape[1]):
@@ -100,43 +107,51 @@ class CategoricalDecoder(nn.Module):
                 sampled = F.one_hot(sample_categorical(logits[-1].detach(), 1.0), self.depth).to(inputs.dtype)
                 use_sample = torch.rand(inputs.shape[0], 1, device=inputs.device) < sampling_prob
                 token = torch.where(use_sample, sampled, inputs[:, t])
-            step_logits, state = step(token, state)
+            step_logits, state = step(token, state, t)
             logits.append(step_logits)
         return torch.stack(logits, dim=1)
 
-    def stepper(self, embedding: Tensor) -> tuple[Callable[[Tensor, LstmState], tuple[Tensor, LstmState]], LstmState]:
-        """The step from `embedding` [N, E] (previous one-hot token [N, depth], state -> logits [N, depth], state)
-        and its initial state: the same math as the one-call pass, one token at a time.
+    def stepper(self, embedding: Tensor, controls: Tensor | None = None
+                ) -> tuple[Callable[[Tensor, LstmState, int], tuple[Tensor, LstmState]], LstmState]:
+        """The step from `embedding` [N, E] and the controls [N, L, C] if any (previous one-hot token [N, depth],
+        state, step index -> logits [N, depth], state) and its initial state: the same math as the one-call pass,
+        one token at a time.
 
-        The embedding's share of the first layer's gates is computed once here, not at every step, unless dropout
-        draws a fresh mask over the whole input at every step.
+        The embedding's (and controls') share of the first layer's gates is computed once here, not at every step,
+        unless dropout draws a fresh mask over the whole input at every step.
         """
         first = self.lstm.layers[0]
         if self.training and self.lstm.dropout.p > 0:
-            def first_gates(token: Tensor) -> Tensor:
-                return F.linear(self.lstm.dropout(torch.cat([token, embedding.to(token.dtype)], dim=-1)),
-                                first.weight_ih_l0, first.bias_ih_l0)
+            def first_gates(token: Tensor, t: int) -> Tensor:
+                given = [embedding.to(token.dtype)] + ([controls[:, t].to(token.dtype)] if controls is not None else [])
+                return F.linear(self.lstm.dropout(torch.cat([token, *given], dim=-1)), first.weight_ih_l0,
+                                first.bias_ih_l0)
         else:
-            token_weight, embedding_weight = first.weight_ih_l0.split([self.depth, embedding.shape[-1]], dim=1)
+            token_weight, embedding_weight, control_weight = first.weight_ih_l0.split(
+                [self.depth, embedding.shape[-1], self.control_size], dim=1)
             shared = torch.addmm(first.bias_ih_l0, embedding, embedding_weight.t())
+            if controls is not None:
+                shared = shared.unsqueeze(1) + controls.to(shared.dtype) @ control_weight.t()  # [N, L, 4H]
 
-            def first_gates(token: Tensor) -> Tensor:
-                return torch.addmm(shared, token, token_weight.t())
+            def first_gates(token: Tensor, t: int) -> Tensor:
+                return torch.addmm(shared if controls is None else shared[:, t], token, token_weight.t())
 
-        def step(token: Tensor, state: LstmState) -> tuple[Tensor, LstmState]:
-            out, state = self.lstm.step(first_gates(token), state)
+        def step(token: Tensor, state: LstmState, t: int = 0) -> tuple[Tensor, LstmState]:
+            out, state = self.lstm.step(first_gates(token, t), state)
             return self.output(out), state
         return step, [(h[0], c[0]) for h, c in self.initial_state(embedding)]
 
-    def sample(self, embedding: Tensor, first: Tensor, length: int, temperature: float) -> Tensor:
-        """Class indices [N, length] decoded from `embedding`, each step fed the previous step's sample.
+    def sample(self, embedding: Tensor, first: Tensor, length: int, temperature: float,
+               controls: Tensor | None = None) -> Tensor:
+        """Class indices [N, length] decoded from `embedding` (and controls [N, length, C]), each step fed the
+        previous step's sample.
 
         `first` [N, depth] is the one-hot input of the first step (zeros, or the previous bar's last token).
         """
-        step, state = self.stepper(embedding)
+        step, state = self.stepper(embedding, controls)
         token, tokens = first, []
-        for _ in range(length):
-            logits, state = step(token, state)
+        for t in range(length):
+            logits, state = step(token, state, t)
             tokens.append(sample_categorical(logits, temperature))
             token = F.one_hot(tokens[-1], self.depth).to(first.dtype)
         return torch.stack(tokens, dim=1)
@@ -151,12 +166,14 @@ class MultiCategoricalDecoder(nn.ModuleList):
     """One CategoricalDecoder per track, each decoding a window segment by segment (the whole window, or a bar),
     every segment from its own embedding."""
 
-    def __init__(self, depths: tuple[int, ...], embed_size: int, sizes: list[int], keep_prob: float):
-        super().__init__(CategoricalDecoder(depth, embed_size, sizes, keep_prob) for depth in depths)
+    def __init__(self, depths: tuple[int, ...], embed_size: int, sizes: list[int], keep_prob: float,
+                 control_size: int = 0):
+        super().__init__(CategoricalDecoder(depth, embed_size, sizes, keep_prob, control_size) for depth in depths)
 
-    def forward(self, x: Tensor, embeddings: Tensor, sampling_prob: float = 0.0) -> list[Tensor]:
+    def forward(self, x: Tensor, embeddings: Tensor, sampling_prob: float = 0.0,
+                controls: Tensor | None = None) -> list[Tensor]:
         """Per-track logits [B, T, depth] for x [B, T, tracks] fed shifted right (zeros first), given one embedding
-        per segment [B, n_segments, E].
+        per segment [B, n_segments, E] and the controls of every step [B, T, C] if any.
 
         All segments run as one batch of B·n_segments sequences, since their embeddings do not depend on the
         decoded notes.
@@ -164,24 +181,28 @@ class MultiCategoricalDecoder(nn.ModuleList):
         batch, length, _ = x.shape
         segment = length // embeddings.shape[1]
         embeddings = embeddings.flatten(0, 1)
+        if controls is not None:
+            controls = controls.reshape(-1, segment, controls.shape[-1])
         logits = []
         for k, decoder in enumerate(self):
             targets = F.one_hot(x[..., k], decoder.depth).float()
             inputs = F.pad(targets[:, :-1], (0, 0, 1, 0))
-            out = decoder(inputs.reshape(-1, segment, decoder.depth), embeddings, sampling_prob)
+            out = decoder(inputs.reshape(-1, segment, decoder.depth), embeddings, sampling_prob, controls)
             logits.append(out.reshape(batch, length, decoder.depth))
         return logits
 
-    def sample(self, embeddings: Tensor, length: int, temperature: float) -> Tensor:
-        """Sequences [B, length, tracks] (int64) sampled step by step from one embedding per segment [B, n, E];
-        each segment's first input is the previous segment's last token."""
+    def sample(self, embeddings: Tensor, length: int, temperature: float, controls: Tensor | None = None) -> Tensor:
+        """Sequences [B, length, tracks] (int64) sampled step by step from one embedding per segment [B, n, E] (and
+        the controls of every step [B, length, C]); each segment's first input is the previous segment's last
+        token."""
         segment = length // embeddings.shape[1]
         tracks = []
         for decoder in self:
             first = torch.zeros(embeddings.shape[0], decoder.depth, device=embeddings.device)
             segments = []
             for s in range(embeddings.shape[1]):
-                segments.append(decoder.sample(embeddings[:, s], first, segment, temperature))
+                given = None if controls is None else controls[:, s * segment:(s + 1) * segment]
+                segments.append(decoder.sample(embeddings[:, s], first, segment, temperature, given))
                 first = F.one_hot(segments[-1][:, -1], decoder.depth).to(first.dtype)
             tracks.append(torch.cat(segments, dim=1))
         return torch.stack(tracks, dim=-1)
@@ -223,7 +244,9 @@ class MusicVAE(nn.Module):
         self.config = config
         keep = config.dropout_keep_prob
         encoder = DrumRollEncoder if config.roll_input else BidirectionalEncoder
-        self.encoder = encoder(config.depths, config.enc_rnn_size, keep)
+        # A chord track is read by the encoder as one more one-hot track (Magenta concatenates the controls).
+        chord_track = (config.chord_depth,) if config.chord_depth else ()
+        self.encoder = encoder(config.depths + chord_track, config.enc_rnn_size, keep)
         self.mu = small_linear(self.encoder.output_size, config.z_size)
         self.sigma = small_linear(self.encoder.output_size, config.z_size)
         # The hierarchical decoder's two levels are attributes of the model itself: checkpoints name their
@@ -231,7 +254,8 @@ class MusicVAE(nn.Module):
         self.conductor = (Conductor(config.z_size, config.conductor_rnn_size, config.steps_per_bar, keep)
                           if config.hierarchical else None)
         embed_size = self.conductor.output_size if self.conductor is not None else config.z_size
-        self.decoders = MultiCategoricalDecoder(config.depths, embed_size, config.dec_rnn_size, keep)
+        self.decoders = MultiCategoricalDecoder(config.depths, embed_size, config.dec_rnn_size, keep,
+                                                config.chord_depth)
 
     # --------------------------------------------------------------------------------------- training
     def training_loss(self, batch: Tensor, step: int) -> StepOutput:
@@ -241,7 +265,7 @@ class MusicVAE(nn.Module):
         z, mu, sigma = self.encode(x)
         sampling_prob = cfg.sampling_prob(step) if self.training else 0.0
         logits = self.decoder_logits(x, z, sampling_prob)
-        r_loss = self._reconstruction_loss(logits, x)
+        r_loss = self._reconstruction_loss(logits, x)  # the decoded tracks only: chords are given, not predicted
         kl = gaussian_kl(mu, sigma)
         kl_cost = kl_above_free_bits(kl, cfg.free_bits)
         beta = cfg.beta(step)
@@ -252,7 +276,7 @@ class MusicVAE(nn.Module):
             "kl_loss": kl_cost.mean().detach(),
             "beta": beta,
             "sampling_prob": sampling_prob,
-            "accuracy": self._correct(logits, x).float().mean(),
+            "accuracy": self._correct(logits, self._tokens(x)).float().mean(),
         }
         return StepOutput(loss=loss, metrics=metrics, count=x.shape[0])
 
@@ -263,34 +287,47 @@ class MusicVAE(nn.Module):
     def decoder_logits(self, x: Tensor, z: Tensor, sampling_prob: float = 0.0) -> list[Tensor]:
         """Per-track logits [B, T, depth] for x given z, fed x shifted right (zeros first)."""
         x = self._check(x)
-        return self.decoders(x, self._segment_embeddings(z, x.shape[1]), sampling_prob)
+        return self.decoders(x, self._segment_embeddings(z, x.shape[1]), sampling_prob, self._controls(x))
 
     # -------------------------------------------------------------------------------------- inference
     @torch.no_grad()
-    def decode(self, z: Tensor, length: int, temperature: float = 1.0) -> Tensor:
-        """Sequences [B, length, n_tracks] (int64) sampled step by step from z [B, z_size]; temperature 0: argmax."""
-        return self.decoders.sample(self._segment_embeddings(z, length), length, temperature)
+    def decode(self, z: Tensor, length: int, temperature: float = 1.0, chords: Tensor | None = None) -> Tensor:
+        """Sequences [B, length, n_tracks] (int64) sampled step by step from z [B, z_size]; temperature 0: argmax.
+
+        A chord-conditioned model decodes under ``chords``, the triad class of every step [B, length] (None: no
+        chord throughout), and returns them as its last track.
+        """
+        if not self.config.chord_depth:
+            return self.decoders.sample(self._segment_embeddings(z, length), length, temperature)
+        chords = torch.zeros(z.shape[0], length, dtype=torch.long, device=z.device) if chords is None else chords
+        x = torch.cat([z.new_zeros(z.shape[0], length, len(self.config.depths)).long(), chords[..., None].long()], -1)
+        tokens = self.decoders.sample(self._segment_embeddings(z, length), length, temperature, self._controls(x))
+        return torch.cat([tokens, x[..., -1:]], dim=-1)
 
     @torch.no_grad()
-    def sample(self, n: int, length: int, temperature: float = 1.0) -> Tensor:
-        """n sequences [n, length, n_tracks] decoded from z drawn from the prior."""
+    def sample(self, n: int, length: int, temperature: float = 1.0, chords: Tensor | None = None) -> Tensor:
+        """n sequences [n, length, n_tracks] decoded from z drawn from the prior (under ``chords`` [n, length])."""
         z = torch.randn(n, self.config.z_size, device=self.mu.weight.device)
-        return self.decode(z, length, temperature)
+        return self._decode_under(z, length, temperature, chords)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, temperature: float = 1.0) -> Tensor:
-        """x [B, T, n_tracks] decoded again from its posterior mean."""
+        """x [B, T, n_tracks] decoded again from its posterior mean (under its own chords)."""
         _, mu, _ = self.encode(x)
-        return self.decode(mu, x.shape[1], temperature)
+        return self._decode_under(mu, x.shape[1], temperature, self._chords(x))
 
     @torch.no_grad()
-    def interpolate(self, x1: Tensor, x2: Tensor, n: int, temperature: float = 1.0) -> Tensor:
+    def interpolate(self, x1: Tensor, x2: Tensor, n: int, temperature: float = 1.0,
+                    chords: Tensor | None = None) -> Tensor:
         """n sequences [n, T, n_tracks] decoded along the slerp between the posterior means of x1 and x2 [T, n_tracks].
 
-        The first and last are decoded from the endpoints themselves.
+        The first and last are decoded from the endpoints themselves; a chord-conditioned model decodes every point
+        under ``chords`` [T] (None: those of x1).
         """
         z = posterior_path(self.encode, x1, x2, n)
-        return self.decode(z, x1.shape[0], temperature)
+        if chords is None and self.config.chord_depth:
+            chords = x1[..., -1]
+        return self._decode_under(z, x1.shape[0], temperature, None if chords is None else chords.expand(n, -1))
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, temperature: float = 1.0) -> dict[str, Tensor]:
@@ -305,8 +342,10 @@ class MusicVAE(nn.Module):
         logits = self.decoder_logits(x, z)
         r_loss = self._reconstruction_loss(logits, x)
         kl = gaussian_kl(mu, sigma)
-        teacher = self._per_bar(self._correct(logits, x))
-        sampled = self._per_bar(self.decode(mu, x.shape[1], temperature) == x)
+        tokens = self._tokens(x)
+        teacher = self._per_bar(self._correct(logits, tokens))
+        decoded = self._decode_under(mu, x.shape[1], temperature, self._chords(x))
+        sampled = self._per_bar(self._tokens(decoded) == tokens)
         return {
             "r_loss": r_loss.mean(),
             "kl_bits": kl.mean() / LN2,
@@ -320,12 +359,28 @@ class MusicVAE(nn.Module):
     # ---------------------------------------------------------------------------------------- helpers
     def _check(self, x: Tensor) -> Tensor:
         """x as int64, after checking it is [B, T, n_tracks] of class indices that the decoder can split."""
-        n_tracks = len(self.config.depths)
+        n_tracks = len(self.config.depths) + (1 if self.config.chord_depth else 0)
         if x.dim() != 3 or x.shape[-1] != n_tracks or x.is_floating_point():
             raise ValueError(f"expected integer class indices [B, T, {n_tracks}], got {x.dtype} {list(x.shape)}")
         if self.conductor is not None:
             self.conductor.bars(x.shape[1])
         return x.long()
+
+    def _decode_under(self, z: Tensor, length: int, temperature: float, chords: Tensor | None) -> Tensor:
+        """``decode``, given the chords only when there are some (a model without chords is called as it always was)."""
+        return self.decode(z, length, temperature) if chords is None else self.decode(z, length, temperature, chords)
+
+    def _tokens(self, x: Tensor) -> Tensor:
+        """The decoded tracks of x [B, T, n_tracks] (all but a chord track)."""
+        return x[..., :len(self.config.depths)] if self.config.chord_depth else x
+
+    def _chords(self, x: Tensor) -> Tensor | None:
+        """The triad classes [B, T] of a chord-conditioned model's x; None for the others."""
+        return x[..., -1] if self.config.chord_depth else None
+
+    def _controls(self, x: Tensor) -> Tensor | None:
+        """The decoder's per-step condition: the one-hot chord [B, T, chord_depth] (None without chords)."""
+        return F.one_hot(x[..., -1], self.config.chord_depth).float() if self.config.chord_depth else None
 
     def _segment_embeddings(self, z: Tensor, length: int) -> Tensor:
         """One embedding per decoded segment [B, n_segments, E]: the conductor's per bar, or z for the whole window."""
@@ -358,8 +413,9 @@ UNITS = {"accuracy": "fraction of steps", "sampled_accuracy": "fraction of steps
 def baselines(train_windows: np.ndarray, windows: np.ndarray, config: MusicVAEConfig) -> dict[str, float]:
     """Trivial predictors scored on ``windows`` [N, T, n_tracks]: always "no event", and the unigram model of
     ``train_windows`` (add-one smoothed token frequencies per track), in nats per sequence."""
-    holds = sum(int((chunk == NO_EVENT).sum()) for chunk in chunks(windows))
-    return {"always_hold_accuracy": holds / windows.size,
+    tracks = len(config.depths)  # a chord track after them is given, not predicted
+    holds = sum(int((chunk[..., :tracks] == NO_EVENT).sum()) for chunk in chunks(windows))
+    return {"always_hold_accuracy": holds / (windows.size // windows.shape[-1] * tracks),
             "unigram_nll": unigram_nll(train_windows, windows, config.depths)}
 
 

@@ -14,6 +14,7 @@ chunks (exact counts), so memory does not grow with the dataset.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -24,10 +25,14 @@ from tqdm import tqdm
 from engine.errors import UserError
 from symbolic.configs import ModelConfig
 from symbolic.defaults import DEFAULT_TEMPERATURE, EVAL_BATCH_SIZE
+from symbolic.data.converters.lead_sheet import chord_tone_time
+from symbolic.models.baselines import chunks
 from symbolic.models.families import family_of
+from symbolic.studies.personalised import CLOSENESS_SAMPLES, evaluate_personalised
 from symbolic.studies.sample_quality import compare
-from symbolic.trained_model import TrainedModel, check_temperature
+from symbolic.trained_model import SAMPLE_BATCH_SIZE, TrainedModel, check_temperature
 
+CHORD_WINDOWS = 200  # windows whose reconstructions and chords' samples give the chord-tone rates, unless --samples
 REAL_WINDOWS = 2000  # real windows decoded to compare samples with, at most (or as many as the samples)
 
 
@@ -54,6 +59,11 @@ def baselines(train_windows: np.ndarray, windows: np.ndarray, config: ModelConfi
 def verdicts(metrics: dict[str, Any], config: ModelConfig) -> list[str]:
     """One line per baseline saying whether the model beats it (``metrics`` holds the model's and the baselines')."""
     lines = family_of(config).verdicts(metrics)
+    if "chord_tone_rate_samples" in metrics:
+        lines.append(f"samples under the data's chords put {metrics['chord_tone_rate_samples']:.1%} of their note "
+                     f"time on chord tones ({metrics['chord_tone_rate_samples_tritone']:.1%} against the chords a "
+                     f"tritone away; reconstructions {metrics['chord_tone_rate_reconstructions']:.1%}, the data "
+                     f"{metrics['chord_tone_rate_data']:.1%})")
     if "sample_overlap" in metrics:
         lines.append(f"prior samples overlap the data's features at {metrics['sample_overlap']:.2f} "
                      f"(two halves of the data: {metrics['sample_ceiling']:.2f}; 1 = alike)")
@@ -79,9 +89,36 @@ def sample_quality(model: TrainedModel, windows: np.ndarray, n: int, temperature
     if len(windows) < 4:
         raise UserError(f"comparing samples needs at least 4 real windows in the split, got {len(windows)}")
     torch.manual_seed(seed)
-    samples = [midi for batch in model.sample_batches(n, temperature) for midi in batch]
     real = _drawn(windows, max(n, REAL_WINDOWS), seed)
+    if model.chord_conditioned:  # each sample under the chords of a real window
+        samples = model.to_midi(_samples_under(model, model.window_chords(real)[np.arange(n) % len(real)],
+                                               temperature))
+    else:
+        samples = [midi for batch in model.sample_batches(n, temperature) for midi in batch]
     return compare(samples, model.to_midi(real), model.converter.window_seconds, seed)
+
+
+def _samples_under(model: TrainedModel, chords: np.ndarray, temperature: float) -> np.ndarray:
+    """One prior sample under each row of triad classes [N, T], decoded in batches."""
+    return np.concatenate([model.sample_windows(len(part), temperature, part)
+                           for part in np.array_split(chords, -(-len(chords) // SAMPLE_BATCH_SIZE))])
+
+
+def chord_tone_rates(model: TrainedModel, windows: np.ndarray, n: int, temperature: float = DEFAULT_TEMPERATURE,
+                     seed: int = 0) -> dict[str, float]:
+    """A chord-conditioned model's share of melody note time on the sounding chord's tones: in the data (every
+    window), in reconstructions (at ``temperature``) and in prior samples (at ``temperature``) of n windows drawn
+    with ``seed``, the samples under those windows' chords and measured also against the chords a tritone away."""
+    data = np.sum([chord_tone_time(chunk) for chunk in chunks(windows)], axis=0)
+    drawn = np.asarray(_drawn(windows, n, seed), np.int64)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        rebuilt = np.concatenate([model.model.reconstruct(torch.from_numpy(part).to(model.device), temperature).cpu()
+                                  .numpy() for part in np.array_split(drawn, -(-len(drawn) // EVAL_BATCH_SIZE))])
+    sampled = _samples_under(model, model.window_chords(drawn), temperature)
+    rates = {"data": data, "reconstructions": chord_tone_time(rebuilt), "samples": chord_tone_time(sampled),
+             "samples_tritone": chord_tone_time(sampled, 6)}
+    return {f"chord_tone_rate_{name}": on / total if total else math.nan for name, (on, total) in rates.items()}
 
 
 def _drawn(windows: np.ndarray, most: int, seed: int) -> np.ndarray:
@@ -91,17 +128,25 @@ def _drawn(windows: np.ndarray, most: int, seed: int) -> np.ndarray:
     return windows[np.sort(np.random.default_rng(seed).choice(len(windows), most, replace=False))]
 
 
-def evaluate_run(run_dir: str | os.PathLike, examples_path: str | os.PathLike, split: str = "test",
+def evaluate_run(run_dir: str | os.PathLike, examples_path: str | os.PathLike, split: str | None = None,
                  temperature: float = 0.0, batch_size: int = EVAL_BATCH_SIZE, device: str = "auto", seed: int = 0,
                  progress: bool = True, samples: int = 0,
                  sample_temperature: float = DEFAULT_TEMPERATURE) -> dict[str, Any]:
     """Metrics of the run's model on one split of ``examples_path`` (default: the held-out test files), with the
     baselines (fitted on the memory-mapped training split, its token counts streamed); with ``samples``, also how
-    alike that many prior samples are to the split's windows (at most ``max(samples, REAL_WINDOWS)`` of them)."""
+    alike that many prior samples are to the split's windows (at most ``max(samples, REAL_WINDOWS)`` of them).
+    A personalised run (`midi personalise`) is judged by how close its samples and its base model's are to the songs
+    of ``examples_path`` (split None: all of them), symbolic.studies.personalised."""
     model = TrainedModel(run_dir, device)
+    if model.personalised:
+        return evaluate_personalised(model, examples_path, split or "all", samples or CLOSENESS_SAMPLES,
+                                     sample_temperature, seed, progress)
+    split = split or "test"
     windows = model.example_windows(examples_path, split, progress=progress)
     metrics = evaluate_model(model, windows, temperature, batch_size, seed, progress)
     metrics.update(baselines(model.example_windows(examples_path, "train", progress=False), windows, model.config))
+    if model.chord_conditioned:
+        metrics.update(chord_tone_rates(model, windows, samples or CHORD_WINDOWS, sample_temperature, seed))
     if samples:
         quality = sample_quality(model, windows, samples, sample_temperature, seed)
         metrics.update({"sample_overlap": quality["overlap"], "sample_ceiling": quality["ceiling"],

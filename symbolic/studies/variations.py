@@ -104,7 +104,9 @@ def stitch(converter: Converter, windows: np.ndarray, until: float = math.inf) -
     parts = {(i.program, i.is_drum, i.name): i for i in song.instruments}
     offset = window_seconds(converter, windows[0])
     for window in windows[1:]:
-        for instrument in converter.decode(window).instruments:
+        decoded = converter.decode(window)
+        song.lyrics.extend(pretty_midi.Lyric(lyric.text, lyric.time + offset) for lyric in decoded.lyrics)  # chords
+        for instrument in decoded.instruments:
             key = (instrument.program, instrument.is_drum, instrument.name)
             if key not in parts:
                 parts[key] = pretty_midi.Instrument(instrument.program, instrument.is_drum, instrument.name)
@@ -163,9 +165,10 @@ def make_variations(model: TrainedModel, midi_path: str | os.PathLike, n: int,
     song = stitch(converter, windows)
     until = _song_end(converter, song)
     _, mu, sigma = model.encode_windows(windows)
+    chords = model.window_chords(windows)  # a chord-conditioned model keeps the song's chords
     variations = [stitch(converter, model.decode_windows(mu + temperature * sigma * torch.randn_like(sigma),
-                                                        temperature), until) for _ in range(n)]
-    priors = [stitch(converter, model.sample_windows(len(windows), temperature), until) for _ in range(n)]
+                                                        temperature, chords), until) for _ in range(n)]
+    priors = [stitch(converter, model.sample_windows(len(windows), temperature, chords), until) for _ in range(n)]
     silent = sum(not w.any() for w in windows)
     return SongVariations(song, variations, [distance(v, song) for v in variations],
                           [distance(p, song) for p in priors], len(windows), silent)

@@ -22,6 +22,8 @@ MAGENTA = {
                           "melody", 256, (90,)),
     "hierdec-trio_16bar": (512, [2048, 2048], [1024, 1024], [1024, 1024], 256, 0.2, 0.0, "constant", 0, 256,
                            "trio", 256, (90, 90, 512)),
+    "cat-mel_2bar_med_chords": (256, [1024], [512] * 3, [], 0, 1.0, 0.0, "constant", 0, 512,
+                                "lead_sheet", 32, (90,)),  # Magenta's default schedules
 }
 
 
@@ -35,9 +37,9 @@ def test_registry_has_magentas_names_and_sizes():
         assert c.hierarchical == name.startswith("hierdec")
         assert (c.learning_rate, c.decay_rate, c.min_learning_rate, c.grad_clip) == (1e-3, 0.9999, 1e-5, 1.0)
     assert get_config("cat-drums_2bar_small").roll_input
-    # Magenta's NoteSequenceAugmenter(transpose_range=(-5, 5)) is on its 2-bar melody configs only.
+    # Magenta's NoteSequenceAugmenter(transpose_range=(-5, 5)) is on its 2-bar melody configs only, (-3, 3) with chords.
     assert {name: CONFIGS[name].transpose for name in MAGENTA} == {
-        name: 5 if name.startswith("cat-mel_2bar") else 0 for name in MAGENTA}
+        name: 3 if name.endswith("chords") else 5 if name.startswith("cat-mel_2bar") else 0 for name in MAGENTA}
     assert get_config("cat-mel_2bar_small").data["program_range"] == [0, 31]
     assert "program_range" not in get_config("hierdec-mel_16bar").data
 

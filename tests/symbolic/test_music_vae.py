@@ -24,7 +24,8 @@ def shrunk(name: str, extra: str = "") -> MusicVAEConfig:
 
 def random_batch(config: MusicVAEConfig, n: int, length: int | None = None) -> torch.Tensor:
     length = length or config.seq_len
-    return torch.stack([torch.randint(0, d, (n, length)) for d in config.depths], dim=-1)
+    chords = (config.chord_depth,) if config.chord_depth else ()  # a chord track after the decoded ones
+    return torch.stack([torch.randint(0, d, (n, length)) for d in config.depths + chords], dim=-1)
 
 
 @pytest.mark.parametrize("name", MUSIC_VAE_CONFIGS)
@@ -32,13 +33,15 @@ def test_full_size_models_have_magentas_shapes(name):
     config = get_config(name)
     with torch.device("meta"):  # parameters without memory: the 2048-unit models cost nothing to build
         model = MusicVAE(config)
-    input_size = {"cat-drums_2bar_small": 10, "hierdec-trio_16bar": 692}.get(name, 90)  # drum roll: 9 hits + rest
+    input_size = {"cat-drums_2bar_small": 10, "hierdec-trio_16bar": 692,  # drum roll: 9 hits + rest
+                  "cat-mel_2bar_med_chords": 90 + 49}.get(name, 90)  # the melody and its triad one-hot
     assert [(l.input_size, l.hidden_size) for l in model.encoder.layers] == list(zip(
         [input_size] + [2 * h for h in config.enc_rnn_size[:-1]], config.enc_rnn_size))
     assert model.mu.in_features == 2 * config.enc_rnn_size[-1] and model.mu.out_features == config.z_size
     embed = config.conductor_rnn_size[-1] if config.hierarchical else config.z_size
     assert [(d.depth, d.lstm.layers[0].input_size, [l.hidden_size for l in d.lstm.layers])
-            for d in model.decoders] == [(depth, depth + embed, config.dec_rnn_size) for depth in config.depths]
+            for d in model.decoders] == [(depth, depth + embed + config.chord_depth, config.dec_rnn_size)
+                                         for depth in config.depths]
     assert (model.conductor is not None) == config.hierarchical
 
 
@@ -59,7 +62,7 @@ def test_shapes_of_loss_logits_and_decoding_for_every_config(name):
     short = x[:, :2 * config.steps_per_bar]  # the rest on 2 bars: step-by-step decoding of 16 bars is slow
     for y, length in ((model.decode(z, config.seq_len, 1.0), config.seq_len), (model.sample(2, 32, 0.5), 32),
                       (model.reconstruct(short), 32), (model.interpolate(short[0], short[1], 4), 32)):
-        assert y.dtype == torch.int64 and y.shape[1:] == (length, len(config.depths))
+        assert y.dtype == torch.int64 and y.shape[1:] == (length, len(config.depths) + bool(config.chord_depth))
         assert all(((y[..., k] >= 0) & (y[..., k] < d)).all() for k, d in enumerate(config.depths))
     metrics = model.evaluate(short)
     assert metrics["bar_accuracy"].shape == metrics["bar_sampled_accuracy"].shape == (2,)

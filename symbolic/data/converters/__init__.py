@@ -7,15 +7,16 @@ from typing import Any
 from engine.errors import UserError
 from symbolic.data.converters.base import ConversionResult, Converter
 from symbolic.data.converters.drums import DrumsConverter
+from symbolic.data.converters.lead_sheet import LeadSheetConverter
 from symbolic.data.converters.melody import MelodyConverter
 from symbolic.data.converters.notes import NoteTokenConverter
 from symbolic.data.converters.pianoroll import PianorollConverter
 from symbolic.data.converters.trio import TrioConverter
 
 CONVERTERS: dict[str, type[Converter]] = {c.name: c for c in (
-    MelodyConverter, DrumsConverter, TrioConverter, PianorollConverter, NoteTokenConverter)}
+    MelodyConverter, DrumsConverter, TrioConverter, PianorollConverter, NoteTokenConverter, LeadSheetConverter)}
 
-__all__ = ["CONVERTERS", "ConversionResult", "Converter", "DrumsConverter", "MelodyConverter",
+__all__ = ["CONVERTERS", "ConversionResult", "Converter", "DrumsConverter", "LeadSheetConverter", "MelodyConverter",
            "NoteTokenConverter", "PianorollConverter", "TrioConverter", "converter_from_spec"]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pretty_midi
@@ -50,6 +51,14 @@ def melody_spans(grid: Grid, track: TrackNotes, gap_steps: int,
         return None
     bar_start, bar_end = span_bars(start, end, gap_breaks(start, end, gap_steps), grid.steps_per_bar)
     return melody_events(start, end, pitch, grid.n_steps), bar_start, bar_end
+
+
+def kept_windows(parts: list[np.ndarray], stats: Counter) -> np.ndarray:
+    """The distinct windows of every part (``windows`` and ``windows_duplicate`` counted in ``stats``)."""
+    windows = unique_windows(np.concatenate(parts))
+    stats["windows"] = len(windows)
+    stats["windows_duplicate"] = sum(len(p) for p in parts) - len(windows)
+    return windows
 
 
 def decode_melody(codes: np.ndarray, steps_per_quarter: int, program: int = 0) -> pretty_midi.Instrument:
@@ -88,14 +97,25 @@ class MelodyConverter(FourFourWindows, Converter):
     def encode(self, score: symusic.Score, source: str) -> ConversionResult:
         """Melody windows of every eligible track of ``score``."""
         stats = Counter()
+        parts, _, reason = self.track_windows(score, stats)
+        if reason:
+            return ConversionResult(self.empty(), stats, reason)
+        return ConversionResult(kept_windows([windows for windows, _ in parts], stats)[:, :, None], stats)
+
+    def track_windows(self, score: symusic.Score, stats: Counter, melodic: Callable[[Any], bool] | None = None
+                      ) -> tuple[list[tuple[np.ndarray, np.ndarray]], Grid | None, str | None]:
+        """Each eligible track's melody windows [n, seq_len] with their start bars on the grid's step axis, the
+        grid, and why there are none (None when some); ``melodic`` (a symusic track -> bool) may exclude tracks."""
         eligible, reason = pitched_tracks(score, self.program_range, stats)
         if reason:
-            return ConversionResult(self.empty(), stats, reason)
+            return [], None, reason
         grid, reason = metered_grid(score, self.steps_per_quarter, self.steps_per_bar, stats)
         if reason:
-            return ConversionResult(self.empty(), stats, reason)
+            return [], grid, reason
         parts, found = [], False
         for track in eligible:
+            if melodic is not None and not melodic(track):
+                continue
             spans = melody_spans(grid, track_notes(track), self.gap_bars * self.steps_per_bar, stats)
             if spans is None:
                 continue
@@ -105,11 +125,9 @@ class MelodyConverter(FourFourWindows, Converter):
             stats["melodies_too_short"] += int((bar_end - bar_start < self.slice_bars).sum())
             starts = window_starts(bar_start, bar_end, self.slice_bars)
             if len(starts):
-                parts.append(clear_leading_offs(take_windows(events, starts, self.steps_per_bar, self.seq_len)))
-        windows = unique_windows(np.concatenate(parts)) if parts else np.zeros((0, self.seq_len), np.int16)
-        stats["windows"] = len(windows)
-        stats["windows_duplicate"] = sum(len(p) for p in parts) - len(windows)
-        return ConversionResult(windows[:, :, None], stats, None if len(windows) else self._reason(found, grid, stats))
+                parts.append((clear_leading_offs(take_windows(events, starts, self.steps_per_bar, self.seq_len)),
+                              starts))
+        return parts, grid, None if parts else self._reason(found, grid, stats)
 
     def _reason(self, found: bool, grid: Grid, stats: Counter) -> str:
         """Why no window came out of a score that has eligible tracks."""
