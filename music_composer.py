@@ -1,4 +1,5 @@
-"""The `music-composer` command: `music-composer midi …` goes to the MIDI tools, all else to the WAV pipeline."""
+"""The `music-composer` command: `music-composer midi …` goes to the MIDI tools, `studio` to the web page (an optional
+extra), all else to the WAV pipeline."""
 from __future__ import annotations
 
 import sys
@@ -10,6 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["midi"]:
         from symbolic.cli import main as symbolic_main
         return symbolic_main(argv[1:])
+    if argv[:1] == ["studio"]:  # the optional web page; its extra is imported only when it is asked for
+        from studio.cli import main as studio_main
+        return studio_main(argv[1:])
     from wavegen.cli import main as wavegen_main
     return wavegen_main(argv, midi_commands)
 
