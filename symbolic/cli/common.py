@@ -62,14 +62,16 @@ def generation_parser(subparsers: argparse._SubParsersAction, name: str, help_te
 
 
 def load_model(args: argparse.Namespace) -> TrainedModel:
-    """The run's model, after checking the output folder and seeding the generator when --seed is given."""
+    """The run's model, after checking the output folder; the generator seeded after loading when --seed is given, so
+    the seed alone decides the outputs (as in the studio, which loads a model once and seeds every job)."""
     import torch
 
     from symbolic.trained_model import TrainedModel
     check_writable_folder(args.output_dir, "--output-dir")
+    model = TrainedModel(args.run_dir, args.device)
     if args.seed is not None:
         torch.manual_seed(args.seed)
-    return TrainedModel(args.run_dir, args.device)
+    return model
 
 
 def write_outputs(args: argparse.Namespace, model: TrainedModel, mode: str, n: int,
