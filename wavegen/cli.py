@@ -27,7 +27,8 @@ datasets folder (only new or changed files are processed), trains an LSTM on ove
 the held-out end of your music (--evaluate scores existing clips).
 
 MIDI: `music-composer midi COMMAND` trains and uses models of three families (Magenta's MusicVAE, the VRASH paper's
-note models, CNN-VRNN) on MIDI files; the commands are listed below."""
+note models, CNN-VRNN) on MIDI files; the commands are listed below. `music-composer studio --workspace DIR` opens a
+local web page on the models under DIR (pip install -e ".[studio]")."""
 EPILOG = """\
 examples:
   music-composer --example                  run everything on a bundled public-domain piece
@@ -37,7 +38,8 @@ examples:
                                             with its seed first and a spectrogram beside its seed's
   music-composer --evaluate                 score the clips the last generation wrote (output-clips.json lists
                                             them) against the held-out music
-  music-composer midi sample -h             the MIDI tools (music-composer midi -h lists them)"""
+  music-composer midi sample -h             the MIDI tools (music-composer midi -h lists them)
+  music-composer studio --workspace .       the web page: listen, look, sample, interpolate, vary"""
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 
 
