@@ -83,16 +83,22 @@ def run_train(args: argparse.Namespace) -> int:
     from symbolic.train import train
     check_writable_folder(args.run_dir, "--run-dir")
     example_defaults = args.example and args.config is None
+    config_name = EXAMPLE_CONFIG if example_defaults else args.config
     num_steps = args.num_steps or (EXAMPLE_NUM_STEPS if args.example else DEFAULT_NUM_STEPS)
     train(args.run_dir, EXAMPLE_DATA if args.example else args.examples_path,
-          config_name=EXAMPLE_CONFIG if example_defaults else args.config,
+          config_name=config_name,
           hparams=",".join(filter(None, [example_hparams(num_steps) if example_defaults else None, args.hparams]))
           or None, num_steps=num_steps, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
           device=args.device, workers=args.workers, progress=not args.no_progress, seed=args.seed, wait=args.wait,
           max_time=args.max_time, micro_batch=args.micro_batch)
     if os.environ.get("RANK", "0") == "0":  # once, also under torchrun
+        from symbolic.configs import get_config
+        from symbolic.train import resolve_config
+        # a resumed run that named no config has its own in the checkpoint
+        config = get_config(config_name) if config_name else resolve_config(args.run_dir, None, None)[1]
+        chords = ' --chords "C G Am F"' if getattr(config, "chord_depth", 0) else ""  # it samples over chords only
         print(f"model saved in {args.run_dir}; listen to it with: music-composer midi sample --run-dir "
-              f"{shlex.quote(str(args.run_dir))} -n 4 --output-dir samples --png --wav")
+              f"{shlex.quote(str(args.run_dir))} -n 4{chords} --output-dir samples --png --wav")
     return 0
 
 

@@ -2,6 +2,7 @@
 (Magenta's chord_inference_test cases, each with its expected values), the lead-sheet converter, transposition,
 the cat-mel_2bar_med_chords model and the --chords commands."""
 import re
+import shlex
 
 import numpy as np
 import pretty_midi
@@ -266,6 +267,17 @@ def test_sample_plays_over_a_progression_of_any_length(chord_run, tmp_path):
     rows, steps = model.progression("C G Am F Dm G")
     assert rows.shape == (2, 32) and steps == 48 and rows[1, 16:].tolist() == [G] * 16
     assert model.decode_progression(model.prior_z(3), 1.0, rows, steps).shape == (3, 48, 2)
+
+
+def test_the_command_printed_after_training_samples_over_chords(chord_run, tmp_path, capsys, monkeypatch):
+    _, folder = chord_run
+    assert midi("train", "--config", "cat-mel_2bar_med_chords", "--examples-path", folder, "--run-dir",
+                tmp_path / "run", "--hparams", TINY, "--num-steps", 1, "--no-progress") == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "listen to it with: " in line)
+    argv = shlex.split(line.split("listen to it with: ")[1])
+    assert argv[argv.index("--chords") + 1] == "C G Am F"
+    monkeypatch.chdir(tmp_path)
+    assert music_composer.main(argv[1:]) == 0 and len(list((tmp_path / "samples").glob("*.mid"))) == 4
 
 
 def test_interpolate_and_reconstruct_keep_or_take_chords(chord_run, tmp_path):
