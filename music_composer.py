@@ -6,8 +6,18 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch on the first argument; returns the process exit code."""
-    argv = sys.argv[1:] if argv is None else argv
+    """Dispatch on the first argument; returns the process exit code. Run as the program (no ``argv``) in a torchrun
+    rank that used torch.distributed, it exits here instead (engine.distributed.exit_process says why)."""
+    code = dispatch(sys.argv[1:] if argv is None else argv)
+    if argv is None and "torch.distributed" in sys.modules:
+        from engine import distributed
+        if distributed.launched_by_torchrun():
+            distributed.exit_process(code)
+    return code
+
+
+def dispatch(argv: list[str]) -> int:
+    """Run the command ``argv`` names; returns its exit code."""
     if argv[:1] == ["midi"]:
         from symbolic.cli import main as symbolic_main
         return symbolic_main(argv[1:])

@@ -5,6 +5,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -32,6 +33,19 @@ def launched_by_torchrun() -> bool:
 
 def is_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a torchrun rank with ``code`` once its output is flushed, without the interpreter's finalisation.
+
+    gloo's worker threads outlive destroy_process_group once DDP has used the group (torch keeps the group alive:
+    two ``pt_gloo_runloop`` threads and a ``gloo_tcp_loop`` are still running after ``teardown``), and one of them
+    touching Python while the interpreter finalises aborts the rank ("terminate called without an active
+    exception"), failing a run that finished. Everything a run writes is written and closed before this.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def choose_backend(device_name: str, cuda_devices: int, local_rank: int) -> tuple[str, str, str | None]:

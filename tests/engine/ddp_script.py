@@ -9,6 +9,7 @@ import sys
 
 import torch
 
+from engine import distributed
 from engine.metrics import MetricSums
 from engine.trainer import TrainConfig, Trainer, run_training
 from tests.engine.test_trainer import Regressor, data
@@ -27,3 +28,5 @@ with open(f"{run_dir}/means{rank}.json", "w") as f:
     json.dump(sums.means(trainer.device), f)
 run_training(trainer)
 torch.save(model.state_dict(), f"{run_dir}/rank{rank}.pt")  # the process group is gone after training
+if distributed.launched_by_torchrun():
+    distributed.exit_process(0)  # as music-composer does under torchrun: see exit_process

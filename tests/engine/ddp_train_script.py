@@ -8,6 +8,7 @@ import sys
 
 import torch
 
+from engine import distributed
 from engine.trainer import TrainConfig, Trainer, run_training
 from tests.engine.test_memory import Linear
 from tests.engine.test_trainer import data
@@ -21,3 +22,5 @@ config = TrainConfig(run_dir=run_dir, epochs=epochs, batch_size=batch_size, lear
 run_training(Trainer(model, data(), None, config))
 if os.environ.get("RANK", "0") == "0":
     torch.save(model.state_dict(), f"{run_dir}/weights.pt")
+if distributed.launched_by_torchrun():
+    distributed.exit_process(0)  # as music-composer does under torchrun: see exit_process
