@@ -44,6 +44,9 @@ class CnnVrnnConfig(ModelConfig):
     learning_rate: float = 3e-3
     batch_size: int = 32
     grad_clip: float = 1.0  # global-norm gradient clipping
+    # Training windows shifted by a random number of semitones in [-transpose, transpose] along the pitch axis (only
+    # shifts that keep every note inside the roll); 0: none.
+    transpose: int = 0
     # How a generated bar is drawn from its logits: "count" gives each channel of the bar its expected number of
     # cells (the sum of its probabilities, which training calibrates to the data's note density), the most likely
     # at temperature 0 and drawn jointly without replacement (Gumbel top-k of logits / T) above it; "independent"
@@ -58,6 +61,8 @@ class CnnVrnnConfig(ModelConfig):
             (positive_int(self.data.get("slice_bars")), "data.slice_bars must be a positive integer"),
             (isinstance(self.vrnn, bool), "vrnn must be true or false"),
             (self.decoding in DECODINGS, f"decoding must be one of {', '.join(DECODINGS)}"),
+            (isinstance(self.transpose, int) and not isinstance(self.transpose, bool) and self.transpose >= 0,
+             "transpose must be a whole number of semitones, 0 or more"),
             (sizes_list(self.cnn_channels) and sizes_list(self.cnn_kernels)
              and len(self.cnn_channels) == len(self.cnn_kernels),
              "cnn_channels and cnn_kernels must be non-empty lists of positive integers of one length"),

@@ -27,12 +27,14 @@ class WindowDataset(Dataset):
 
     With ``transpose`` = k > 0 each item is shifted by a random number of semitones in [-k, k] on the converter's
     melody-type tracks, drawn among the shifts that keep every note of the window within the 88 pitches, and the
-    roots of its chord tracks (triad classes) by the same shift; drum tracks are never shifted.
+    roots of its chord tracks (triad classes) by the same shift; drum tracks are never shifted. A piano-roll window
+    (``roll``) is shifted along its pitch axis, as far as keeps every note inside the roll.
     """
 
     def __init__(self, path: Path, pitch_tracks: tuple[int, ...], transpose: int = 0,
-                 chord_tracks: tuple[int, ...] = ()):
+                 chord_tracks: tuple[int, ...] = (), roll: bool = False):
         self.path = path
+        self.roll = roll  # piano-roll windows [..., pitches]: transposed by shifting along their last axis
         self.pitch_tracks = list(pitch_tracks)
         self.chord_tracks = list(chord_tracks)
         self.transpose = transpose
@@ -50,8 +52,21 @@ class WindowDataset(Dataset):
             self._windows = np.load(self.path, mmap_mode="r")
         window = torch.from_numpy(self._windows[index].astype(np.int64))
         if self.transpose:
-            window = self._transposed(window)
+            window = self._rolled(window) if self.roll else self._transposed(window)
         return window
+
+    def _rolled(self, window: torch.Tensor) -> torch.Tensor:
+        """A piano-roll window shifted by a random number of semitones that keeps every note inside the roll."""
+        sounding = window.flatten(0, -2).amax(dim=0).nonzero()
+        if not len(sounding):
+            return window
+        pitches = window.shape[-1]
+        low = max(-self.transpose, -int(sounding.min()))
+        high = min(self.transpose, pitches - 1 - int(sounding.max()))
+        shift = int(torch.randint(low, high + 1, ()))
+        shifted = torch.zeros_like(window)
+        shifted[..., max(shift, 0):pitches + min(shift, 0)] = window[..., max(-shift, 0):pitches - max(shift, 0)]
+        return shifted
 
     def _transposed(self, window: torch.Tensor) -> torch.Tensor:
         """``window`` shifted by a random allowed number of semitones on its melody-type tracks."""
@@ -85,13 +100,14 @@ class PreparedDataset:
         """One of "train", "validation", "test". Items are int64 tensors of the converter's window shape
         ([seq_len, n_tracks] for melody, drums, trio and notes). With fewer than 10 usable files every file is in
         train and validation and test are empty datasets (see ``result.note``)."""
-        if transpose and not self.converter.pitch_tracks:
-            raise UserError(f"transposition needs melody-type tracks; the {self.converter.name} converter has none")
+        roll = self.converter.name == "pianoroll"
+        if transpose and not (self.converter.pitch_tracks or roll):
+            raise UserError(f"transposition needs pitches; the {self.converter.name} converter has none")
         path = self.result.split_path(name)
         if not path.exists():
             raise UserError(f"{path}: missing; prepare {self.result.output_dir} again")
         return WindowDataset(path, self.converter.pitch_tracks, transpose,
-                             getattr(self.converter, "chord_tracks", ()))
+                             getattr(self.converter, "chord_tracks", ()), roll)
 
 
 def prepare_dataset(converter: Converter, input_dir: str | os.PathLike, output_dir: str | os.PathLike,

@@ -213,7 +213,8 @@ def test_the_named_config_and_bad_settings():
     default = get_config("cnn-vrnn")
     assert default.vrnn and default.decoding == "count"  # a latent per bar, bars drawn whole: the measured default
     for hparams, message in (("cnn_kernels=[3]", "of one length"), ("z_size=0", "z_size"),
-                             ("data.kind=melody", "of kind 'pianoroll'"), ("decoding=greedy", "decoding must be")):
+                             ("data.kind=melody", "of kind 'pianoroll'"), ("decoding=greedy", "decoding must be"),
+                             ("transpose=-2", "transpose must be a whole number")):
         with pytest.raises(UserError, match=message):
             get_config("cnn-vrnn", hparams)
 

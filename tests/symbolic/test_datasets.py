@@ -254,3 +254,22 @@ def test_cli_accepts_more_command_modules():
     def add_commands(subparsers):
         subparsers.add_parser("hello").set_defaults(run=lambda args: 7)
     assert cli.main(["hello"], groups={"data": cli_data.add_commands, "more": add_commands}) == 7
+
+
+def test_piano_roll_windows_transpose_along_pitch_keeping_every_note_inside(tmp_path):
+    rolls = np.zeros((2, 4, 2, 16, 12), np.int16)  # 4 bars, onset and sounding channels, 16 steps, 12 pitches
+    rolls[0, 0, :, 0, 3] = 1
+    rolls[0, 2, 1, 5:9, 7] = 1  # notes from pitch 3 to 7: shifts of -3 to +4 keep them inside
+    np.save(tmp_path / "rolls.npy", rolls)
+    dataset = WindowDataset(tmp_path / "rolls.npy", (), transpose=5, roll=True)
+    torch.manual_seed(0)
+    shifts = set()
+    for _ in range(60):
+        window = dataset[0]
+        assert window.shape == rolls.shape[1:] and int(window.sum()) == int(rolls[0].sum())
+        low = int(window.flatten(0, -2).amax(dim=0).nonzero().min())
+        shifts.add(low - 3)
+        assert torch.equal(window, torch.from_numpy(np.roll(rolls[0], low - 3, axis=-1)).long())
+    assert shifts == set(range(-3, 5))
+    assert int(dataset[1].sum()) == 0  # an empty window stays as it is
+    assert WindowDataset(tmp_path / "rolls.npy", (), transpose=0, roll=True)[0].tolist() == rolls[0].tolist()
