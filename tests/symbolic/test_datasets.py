@@ -192,12 +192,12 @@ def test_transposition_keeps_notes_in_range_and_drums_still(tmp_path):
     assert free == set(range(-6, 7))
 
 
-def test_transposition_refused_without_melody_tracks(tmp_path, write_midi, score_of):
+def test_transposition_refused_without_pitches(tmp_path, write_midi, score_of):
     folder = tmp_path / "beats"
     write_midi(folder / "beat.mid", score_of([(0, True, [(36, 2 * i, 2 * i + 1) for i in range(16)])]))
     dataset = prepare_dataset(DrumsConverter(), folder, tmp_path / "out", workers=1, progress=False)
     assert len(dataset.split("train")) == 1
-    with pytest.raises(UserError, match="melody-type tracks"):
+    with pytest.raises(UserError, match="transposition needs pitches; the drums converter has none"):
         dataset.split("train", transpose=2)
 
 
