@@ -25,7 +25,7 @@ from symbolic.data.prepare import load_or_prepare
 from symbolic.defaults import DEFAULT_NUM_STEPS
 from symbolic.models.families import build_model
 from symbolic.studies.evaluate import validation_verdicts
-from symbolic.trained_model import CHECKPOINT_NAME, PREPARED_DIR, config_from_hparams, run_hparams
+from symbolic.trained_model import CHECKPOINT_NAME, PREPARED_DIR, TrainedModel, config_from_hparams, run_hparams
 
 def resolve_config(run_dir: str | os.PathLike, config_name: str | None,
                    hparams: str | None) -> tuple[str, ModelConfig]:
@@ -97,4 +97,6 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
         splits = [np.load(dataset.result.split_path(split), mmap_mode="r") for split in ("train", "validation")]
         for line in validation_verdicts(rows, *splits, config):
             tqdm.write(line)
+        if config.family == "music_vae":  # prior samples come from the aggregate posterior (symbolic.latent_prior)
+            TrainedModel(run_dir, device).fit_latent_prior(splits[0], seed)
     return rows

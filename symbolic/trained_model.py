@@ -31,6 +31,7 @@ from symbolic.data.prepare import PrepareResult, load_or_prepare
 from symbolic.data.splits import EXAMPLE_SPLITS, SPLITS
 from symbolic.defaults import DEFAULT_TEMPERATURE
 from symbolic.models.families import build_model, require
+from symbolic import latent_prior
 from symbolic.models.latent import posterior_path
 from symbolic.personalise import Personalised
 
@@ -81,8 +82,12 @@ class TrainedModel:
             raise UserError(f"{path}: the weights do not fit its own config ({e})") from e
         self.model.eval()
         self.converter = converter_from_spec(self.config.data)
-        # prior draws go through a personalised run's small model; None: the family's own prior
-        self.prior = self.personalised.prior(self.weights_digest(), self.device) if self.personalised else None
+        # the Gaussian fitted to the aggregate posterior after training (symbolic.latent_prior); None: N(0, I)
+        self.fitted_prior = latent_prior.read(path.parent, self.weights_digest(), self.device) \
+            if (path.parent / latent_prior.FILE_NAME).is_file() else None
+        # prior draws go through a personalised run's small model, else the fitted prior; None: the family's own
+        self.prior = self.personalised.prior(self.weights_digest(), self.device) if self.personalised \
+            else self.fitted_prior
 
     def weights_digest(self) -> str:
         """A digest of the model's weights, to key caches of what it computed (a retrained model gets another)."""
@@ -199,8 +204,22 @@ class TrainedModel:
         decoded = self.decode_windows(z.repeat_interleave(len(rows), 0), temperature, np.tile(rows, (len(z), 1)))
         return decoded.reshape(len(z), -1, decoded.shape[-1])[:, :steps]
 
+    def fit_latent_prior(self, windows: np.ndarray, seed: int = 0) -> Path:
+        """Fit the Gaussian that prior samples are drawn from to the posteriors of (at most
+        ``latent_prior.MAX_WINDOWS``, drawn with ``seed``, of) ``windows`` [N, T, n_tracks], the training split, and
+        save it in the run dir; later loads of the run sample from it."""
+        self.require("encode", "fitting a latent prior")
+        if len(windows) > latent_prior.MAX_WINDOWS:
+            chosen = np.random.default_rng(seed).choice(len(windows), latent_prior.MAX_WINDOWS, replace=False)
+            windows = windows[np.sort(chosen)]
+        _, mu, sigma = self.encode_windows(windows)
+        self.fitted_prior = latent_prior.fit(mu, sigma)
+        if not self.personalised:
+            self.prior = self.fitted_prior
+        return latent_prior.save(self.run_dir, self.fitted_prior, self.weights_digest(), len(windows))
+
     def prior_z(self, n: int) -> torch.Tensor:
-        """n latent codes from the prior: the personalised run's, else N(0, I)."""
+        """n latent codes from the prior: the personalised run's, else the fitted one, else N(0, I)."""
         return self.prior.sample(n) if self.prior is not None else torch.randn(n, self.config.z_size,
                                                                                device=self.device)
 

@@ -95,8 +95,8 @@ def closeness(model: TrainedModel, windows: np.ndarray, n: int, temperature: flo
     """How close n prior samples of a personalised run and n of its base model are to the songs' ``windows``: per
     model ``pitch_class_l1``, ``onset_f1``, ``overlap`` (and ``features``), with the songs' own ``ceiling`` (the
     overlaps None with fewer than 4 windows, which cannot be halved)."""
-    base = copy.copy(model)  # the same networks, sampling from the base model's own prior
-    base.prior = None
+    base = copy.copy(model)  # the same networks, sampling from the base model's own prior (fitted, or N(0, I))
+    base.prior = model.fitted_prior
     songs = model.to_midi(windows)
     result: dict[str, Any] = {"ceiling": None}
     for who, sampler in (("personalised", model), ("base", base)):
