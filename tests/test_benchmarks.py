@@ -13,7 +13,7 @@ import torch
 from engine.step import StepOutput
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-ENTRIES = {"bench_audio": ["data", "quality", "speed", "cache", "time-generation"],
+ENTRIES = {"bench_audio": ["sources", "quality", "data", "speed", "cache", "time-generation"],
            "bench_midi": ["prepare", "musicvae", "note-models", "cnn-vrnn", "prepare-files", "scale"],
            "bench_midi_quality": ["make", "cnn-vrnn", "musicvae"],
            "bench_chords": ["chorales"],
@@ -142,3 +142,21 @@ def test_a_summary_reads_the_engine_overhead_and_the_fraction_of_peak_before_and
     assert "50% / 52% → 50% / 52%" in row and "1.10 / 1.05 → 1.10 / 1.05" in row and "- → -" in row
     assert speed.failed_parts({"families": {"cnn-vrnn": {"after": {"runs": runs}}}}) == [
         "families/cnn-vrnn/after/runs/engine 2 threads/0"]
+
+
+def test_the_audio_benchmark_writes_mastered_tracks_of_exact_length_and_grooves_that_are_drums(scripts, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    sources = scripts.import_module("audio_sources")
+    rng = np.random.default_rng(0)
+    quiet = [(rng.standard_normal((30000, 2)) * 300).astype(np.int16) for _ in range(3)]
+    tracks = sources.write_tracks(sources.mastered(quiet), tmp_path, 2, track_seconds=1.0)
+    assert [sf.info(str(t)).frames for t in tracks] == [44100, 44100]
+    assert np.abs(sf.read(str(tracks[0]))[0]).max() == pytest.approx(0.891, abs=0.01)  # -1 dBFS
+    with pytest.raises(SystemExit, match="only 2.0 minutes|only 0.0"):
+        sources.write_tracks(iter(quiet[:1]), tmp_path / "short", 2, track_seconds=1.0)
+    song = sources.groove_song(np.random.default_rng(1), 20.0)
+    drums, bass, chords = song.instruments
+    assert drums.is_drum and {sources.KICK, sources.SNARE} <= {n.pitch for n in drums.notes}
+    assert 20.0 - 4 * 60 / 84 < song.get_end_time() <= 20.0 and bass.notes and chords.notes  # whole bars
