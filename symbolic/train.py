@@ -97,6 +97,7 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
         splits = [np.load(dataset.result.split_path(split), mmap_mode="r") for split in ("train", "validation")]
         for line in validation_verdicts(rows, *splits, config):
             tqdm.write(line)
-        if config.family == "music_vae":  # prior samples come from the aggregate posterior (symbolic.latent_prior)
+        if config.family == "music_vae" and (run_dir / CHECKPOINT_NAME).is_file():
+            # prior samples come from the aggregate posterior of what was trained (symbolic.latent_prior)
             TrainedModel(run_dir, device).fit_latent_prior(splits[0], seed)
     return rows
