@@ -99,5 +99,5 @@ def train(run_dir: str | os.PathLike, examples_path: str | os.PathLike, config_n
             tqdm.write(line)
         if config.family == "music_vae" and (run_dir / CHECKPOINT_NAME).is_file():
             # prior samples come from the aggregate posterior of what was trained (symbolic.latent_prior)
-            TrainedModel(run_dir, device).fit_latent_prior(splits[0], seed)
+            TrainedModel(run_dir, device).fit_latent_prior(splits[0], seed, progress)
     return rows

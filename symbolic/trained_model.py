@@ -23,6 +23,7 @@ from tqdm import tqdm
 from engine.checkpoint import load_checkpoint, trained_weights
 from engine.device import select_device
 from engine.errors import UserError
+from symbolic import latent_prior
 from symbolic.configs import ModelConfig, config_from_dict
 from symbolic.data.chords import parse_progression
 from symbolic.data.converters import converter_from_spec
@@ -31,7 +32,6 @@ from symbolic.data.prepare import PrepareResult, load_or_prepare
 from symbolic.data.splits import EXAMPLE_SPLITS, SPLITS
 from symbolic.defaults import DEFAULT_TEMPERATURE
 from symbolic.models.families import build_model, require
-from symbolic import latent_prior
 from symbolic.models.latent import posterior_path
 from symbolic.personalise import Personalised
 
@@ -83,8 +83,8 @@ class TrainedModel:
         self.model.eval()
         self.converter = converter_from_spec(self.config.data)
         # the Gaussian fitted to the aggregate posterior after training (symbolic.latent_prior); None: N(0, I)
-        self.fitted_prior = latent_prior.read(path.parent, self.weights_digest(), self.device) \
-            if (path.parent / latent_prior.FILE_NAME).is_file() else None
+        self.fitted_prior = (latent_prior.read(path.parent, self.weights_digest(), self.device)
+                             if (path.parent / latent_prior.FILE_NAME).is_file() else None)  # no digest without one
         # prior draws go through a personalised run's small model, else the fitted prior; None: the family's own
         self.prior = self.personalised.prior(self.weights_digest(), self.device) if self.personalised \
             else self.fitted_prior
@@ -204,7 +204,7 @@ class TrainedModel:
         decoded = self.decode_windows(z.repeat_interleave(len(rows), 0), temperature, np.tile(rows, (len(z), 1)))
         return decoded.reshape(len(z), -1, decoded.shape[-1])[:, :steps]
 
-    def fit_latent_prior(self, windows: np.ndarray, seed: int = 0) -> Path:
+    def fit_latent_prior(self, windows: np.ndarray, seed: int = 0, progress: bool = False) -> Path:
         """Fit the Gaussian that prior samples are drawn from to the posteriors of (at most
         ``latent_prior.MAX_WINDOWS``, drawn with ``seed``, of) ``windows`` [N, T, n_tracks], the training split, and
         save it in the run dir; later loads of the run sample from it."""
@@ -212,7 +212,7 @@ class TrainedModel:
         if len(windows) > latent_prior.MAX_WINDOWS:
             chosen = np.random.default_rng(seed).choice(len(windows), latent_prior.MAX_WINDOWS, replace=False)
             windows = windows[np.sort(chosen)]
-        _, mu, sigma = self.encode_windows(windows)
+        _, mu, sigma = self.encode_windows(windows, progress=progress)
         self.fitted_prior = latent_prior.fit(mu, sigma)
         if not self.personalised:
             self.prior = self.fitted_prior
