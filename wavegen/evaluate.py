@@ -3,9 +3,11 @@
 The clips' log-mel frames are compared with those of the held-out tail of every file (the last --val-fraction of
 its audio, read as training reads it: long silences shortened) by the Fréchet distance of Gaussians fitted to each
 (as FAD does, on log-mel frames instead of embeddings; lower = closer). Three references of the same count and
-length as the clips are scored the same way: excerpts of the training part of the music (real vs real: the
-ceiling), noise with the tail's frozen average spectrum (what a drone that learned only the average scores), and
-white noise of the music's loudness. The headline, how far of the way from the frozen spectrum to real music the
+length as the clips are scored the same way, all made, as the model is, from the training part of the music:
+excerpts of it (real vs real: the ceiling), noise with its frozen average spectrum (what a drone that learned only
+the average scores), and white noise of its loudness. (A frozen spectrum of the held-out tails themselves would
+know the held-out music as no model can: on music whose pieces differ it came closer to the tails than real
+excerpts of the training part.) The headline, how far of the way from the frozen spectrum to real music the
 clips are, is the median over resamplings (a block bootstrap of the held-out music, fresh excerpts and noise for
 the references) with its spread: a short held-out tail makes it unreliable, and the verdict says so instead of
 printing it as a result. Per clip:
@@ -158,10 +160,42 @@ class Music:
         return bool(tails)
 
 
+class AverageSpectrum:
+    """The average STFT magnitude per frequency bin and the loudness of the audio added, summed one part at a time
+    (float64)."""
+
+    def __init__(self) -> None:
+        self.stft_frames = 0
+        self.magnitude_sum = np.zeros(1 + N_FFT // 2)
+        self.samples = 0
+        self.squares = 0.0
+
+    def add(self, audio: np.ndarray) -> None:
+        """Count one part (audio at EVAL_RATE) in; one shorter than an FFT frame says nothing of a spectrum."""
+        import librosa
+        if len(audio) < N_FFT:
+            return
+        magnitude = np.abs(librosa.stft(audio, n_fft=N_FFT, hop_length=HOP))
+        self.stft_frames += magnitude.shape[1]
+        self.magnitude_sum += magnitude.sum(axis=1, dtype=np.float64)
+        self.samples += len(audio)
+        self.squares += float(np.dot(audio.astype(np.float64), audio))
+
+    @property
+    def spectrum(self) -> np.ndarray:
+        """The average STFT magnitude per frequency bin."""
+        return self.magnitude_sum / max(self.stft_frames, 1)
+
+    @property
+    def rms(self) -> float:
+        """The root mean square sample."""
+        return math.sqrt(self.squares / max(self.samples, 1))
+
+
 class HeldOut:
     """What the evaluation needs of the held-out tails, summed one tail at a time (float64) in bounded memory: their
-    log-mel frames' Gaussian and quiet frames, their average magnitude spectrum, their loudness and duration. The
-    Gaussian's sums are kept per block of about BLOCK_S (at most MAX_BLOCKS blocks), so it can be resampled."""
+    log-mel frames' Gaussian and quiet frames, and their duration. The Gaussian's sums are kept per block of about
+    BLOCK_S (at most MAX_BLOCKS blocks), so it can be resampled."""
 
     def __init__(self) -> None:
         self.frames = 0
@@ -170,14 +204,10 @@ class HeldOut:
         self.block_sums: list[np.ndarray] = []  # [N_MELS] each
         self.block_products: list[np.ndarray] = []  # [N_MELS, N_MELS] each
         self.quiet = 0
-        self.stft_frames = 0
-        self.magnitude_sum = np.zeros(1 + N_FFT // 2)
         self.samples = 0
-        self.squares = 0.0
 
     def add(self, tail: np.ndarray) -> None:
         """Count one tail (audio at EVAL_RATE) in."""
-        import librosa
         frames = log_mel(tail).astype(np.float64)
         self.frames += len(frames)
         for start in range(0, len(frames), self.block_frames):
@@ -188,11 +218,7 @@ class HeldOut:
         while len(self.block_counts) > MAX_BLOCKS:
             self._merge_neighbours()
         self.quiet += int(quiet_frames(frames).sum())
-        magnitude = np.abs(librosa.stft(tail, n_fft=N_FFT, hop_length=HOP))
-        self.stft_frames += magnitude.shape[1]
-        self.magnitude_sum += magnitude.sum(axis=1, dtype=np.float64)
         self.samples += len(tail)
-        self.squares += float(np.dot(tail.astype(np.float64), tail))
 
     def _merge_neighbours(self) -> None:
         """Halve the number of blocks by summing each pair of neighbours."""
@@ -216,16 +242,6 @@ class HeldOut:
     def resampled_gaussian(self, rng: np.random.Generator) -> Gaussian:
         """``gaussian`` of the blocks drawn with replacement, as many as there are (a block bootstrap)."""
         return self.gaussian(rng.multinomial(self.blocks, np.full(self.blocks, 1.0 / self.blocks)))
-
-    @property
-    def spectrum(self) -> np.ndarray:
-        """The tails' average STFT magnitude per frequency bin."""
-        return self.magnitude_sum / self.stft_frames
-
-    @property
-    def rms(self) -> float:
-        """The tails' root mean square sample."""
-        return math.sqrt(self.squares / self.samples)
 
     @property
     def quiet_fraction(self) -> float:
@@ -277,16 +293,17 @@ def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     count, length = len(clips), min(len(c) for c in clips)
     reference_sets = max(1, min(RESAMPLINGS, int(REFERENCE_BUDGET_S * EVAL_RATE) // (count * length)))
-    held_out, real = HeldOut(), Excerpts(reference_sets * count, length, rng)
+    held_out, real, trained_on = HeldOut(), Excerpts(reference_sets * count, length, rng), AverageSpectrum()
 
     def add(train: np.ndarray, tail: np.ndarray | None) -> None:
         real.add(train)
+        trained_on.add(train)
         if tail is not None:
             held_out.add(tail)
 
     music.each_part(add)
-    frozen = frozen_spectrum(held_out.spectrum, reference_sets * count, length, rng)
-    noise = [held_out.rms * rng.standard_normal(length).astype(np.float32) for _ in range(reference_sets * count)]
+    frozen = frozen_spectrum(trained_on.spectrum, reference_sets * count, length, rng)
+    noise = [trained_on.rms * rng.standard_normal(length).astype(np.float32) for _ in range(reference_sets * count)]
     clip_frames = [log_mel(c) for c in clips]
     sets = {"clips": [clip_frames], "real": _sets_of(real.chosen, count), "frozen_spectrum": _sets_of(frozen, count),
             "white_noise": _sets_of(noise, count)}
@@ -370,10 +387,10 @@ def summary(result: dict) -> str:
     spread = f"{ratio(low, '.0%')} to {ratio(high, '.0%')}"
     lines = [f"evaluation against {result['held_out_seconds']:.1f} s of held-out music ({result['count']} clip(s) of "
              f"{result['clip_seconds']:.1f} s; log-mel Fréchet distance, lower is closer):",
-             f"  real music       {d['real']:10.1f}  (other excerpts of the same music: the ceiling)",
+             f"  real music       {d['real']:10.1f}  (excerpts of the training music: the ceiling)",
              f"  clips            {d['clips']:10.1f}  ({ratio(result['progress'], '.0%')} of the way from the frozen "
              f"spectrum to real music: the median of {result['resamplings']} draws, {spread})",
-             f"  frozen spectrum  {d['frozen_spectrum']:10.1f}  (the music's average spectrum, unchanging)",
+             f"  frozen spectrum  {d['frozen_spectrum']:10.1f}  (the training music's average spectrum, unchanging)",
              f"  white noise      {d['white_noise']:10.1f}",
              f"  quiet frames (loudest band under {QUIET_DB:g} dB): {result['music_quiet_fraction']:.0%} of the "
              "held-out music, " + ", ".join(f"{c['quiet_fraction']:.0%}" for c in result["clips"]) + " of the clips'"]

@@ -9,7 +9,7 @@ import soundfile as sf
 from engine.errors import UserError
 from wavegen.audio import AudioReader, shorten_silences
 from wavegen.dataset import split_segments
-from wavegen.evaluate import (EVAL_RATE, HOP, N_FFT, Excerpts, HeldOut, Music, frechet_distance, log_mel,
+from wavegen.evaluate import (EVAL_RATE, HOP, N_FFT, AverageSpectrum, Excerpts, HeldOut, Music, frechet_distance, log_mel,
                               loudness_drift, movement, quiet_frames, report, score)
 
 
@@ -41,6 +41,16 @@ def test_references_order_as_expected_on_synthetic_music():
     frozen = score([np.tile(clips[0][:2205], 40)], music)  # one repeated tenth of a second: a drone
     assert frozen["frechet"]["clips"] > d["clips"] and frozen["clips"][0]["movement_vs_music"] < 0.2
     assert all(0.5 < c["movement_vs_music"] < 2 and 0.5 < c["loudness_drift"] < 2 for c in result["clips"])
+
+
+def test_the_frozen_spectrum_is_the_training_music_s_not_the_held_out_tails():
+    rng = np.random.default_rng(1)
+    tail = melody(10.0, rng)
+    scored = [score([melody(4.0, rng)], Music.load_arrays([np.concatenate([train, tail])], val_fraction=0.5), seed=0)
+              for train in (melody(10.0, rng), 0.1 * rng.standard_normal(10 * EVAL_RATE).astype(np.float32))]
+    # The same held-out tail: a spectrum frozen from it would score alike; one from training music that is noise
+    # does not.
+    assert scored[1]["frechet"]["frozen_spectrum"] > 1.5 * scored[0]["frechet"]["frozen_spectrum"]
 
 
 def test_loudness_drift_and_movement():
@@ -88,17 +98,18 @@ def test_the_music_is_read_with_its_long_silences_shortened_as_training_reads_it
 
 
 def whole_in_memory(files, val_fraction):
-    """The held-out statistics as the evaluation computed them before it streamed: every file read and split at
-    once, every tail's frames concatenated."""
+    """The statistics as the evaluation computed them before it streamed: every file read and split at once, every
+    tail's frames concatenated; the training parts' spectrum and loudness."""
     audio = []
     for path in files:
         with AudioReader(path, EVAL_RATE) as reader:
             audio.append(shorten_silences(reader.samples(), EVAL_RATE))
-    tails = split_segments(audio, val_fraction)[1]
+    train, tails = split_segments(audio, val_fraction)
+    train = [part for part in train if len(part) >= N_FFT]  # shorter than an FFT frame: no spectrum to count
     mels = np.concatenate([log_mel(t) for t in tails])
-    magnitude = np.concatenate([np.abs(librosa.stft(t, n_fft=N_FFT, hop_length=HOP)) for t in tails], axis=1)
+    magnitude = np.concatenate([np.abs(librosa.stft(t, n_fft=N_FFT, hop_length=HOP)) for t in train], axis=1)
     return {"mean": mels.mean(axis=0), "cov": np.cov(mels, rowvar=False), "mels": mels,
-            "spectrum": magnitude.mean(axis=1), "rms": float(np.sqrt(np.mean(np.concatenate(tails) ** 2))),
+            "spectrum": magnitude.mean(axis=1), "rms": float(np.sqrt(np.mean(np.concatenate(train) ** 2))),
             "quiet_fraction": float(quiet_frames(mels).mean()), "seconds": sum(map(len, tails)) / EVAL_RATE}
 
 
@@ -112,9 +123,10 @@ def test_the_streamed_held_out_statistics_are_those_of_all_the_tails_at_once(tmp
         sf.write(files[-1], samples, EVAL_RATE, subtype="FLOAT")
     (tmp_path / "broken.wav").write_text("not audio")  # skipped, as the cache skips it
     music, expected = Music.load([*files, tmp_path / "broken.wav"], 0.3), whole_in_memory(files, 0.3)
-    held_out = HeldOut()
+    held_out, trained_on = HeldOut(), AverageSpectrum()
 
     def add(train, tail):
+        trained_on.add(train)
         if tail is not None:
             held_out.add(tail)
 
@@ -122,8 +134,8 @@ def test_the_streamed_held_out_statistics_are_those_of_all_the_tails_at_once(tmp
     mean, cov = held_out.gaussian()
     np.testing.assert_allclose(mean, expected["mean"], rtol=1e-5)
     np.testing.assert_allclose(cov, expected["cov"], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(held_out.spectrum, expected["spectrum"], rtol=1e-4, atol=1e-9)
-    assert held_out.rms == pytest.approx(expected["rms"], rel=1e-5)
+    np.testing.assert_allclose(trained_on.spectrum, expected["spectrum"], rtol=1e-4, atol=1e-9)
+    assert trained_on.rms == pytest.approx(expected["rms"], rel=1e-5)
     assert held_out.quiet_fraction == expected["quiet_fraction"] > 0
     assert held_out.seconds == expected["seconds"]
     clips = [melody(2.0, rng), melody(2.0, rng)]
