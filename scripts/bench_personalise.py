@@ -30,19 +30,19 @@ def base_runs(args: argparse.Namespace) -> list[dict]:
     from symbolic.data.splits import split_of
     from symbolic.examples import beta_rate_for, example_hparams
 
+    if {"musicvae", "vae-note"} & set(args.families) and not (args.data.is_dir() and find_midi_files(args.data)):
+        make_folk(args.data)
+    if "cnn-vrnn" in args.families and not args.chorales.is_dir():
+        make_chorales(args.chorales)
     song = args.song or sorted(RYANS.glob("*.mid"))[0]
-    chorale = args.chorale or next(p for p in sorted(args.chorales.glob("*.mid"))
-                                   if split_of(p.relative_to(args.chorales).as_posix()) == "test")
+    chorale = args.chorale or next((p for p in sorted(args.chorales.glob("*.mid"))
+                                    if split_of(p.relative_to(args.chorales).as_posix()) == "test"), None)
     runs = [("musicvae", "cat-mel_2bar_small", example_hparams(args.steps_musicvae), args.data,
              args.steps_musicvae, song),
             ("cnn-vrnn", "cnn-vrnn",
              f"{CNN_VRNN_HPARAMS},vrnn=false,beta_rate={beta_rate_for(args.steps_cnn_vrnn):.8g}", args.chorales,
              args.steps_cnn_vrnn, chorale),
             ("vae-note", "vae-note", None, args.data, args.steps_vae_note, song)]
-    if not find_midi_files(args.data):
-        make_folk(args.data)
-    if not args.chorales.is_dir():
-        make_chorales(args.chorales)
     return [dict(zip(("name", "config", "hparams", "data", "steps", "song"), run)) for run in runs
             if run[0] in args.families]
 
