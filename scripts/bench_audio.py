@@ -100,7 +100,8 @@ def train_budget(data_dir: Path, work: Path, cpu_minutes: float, env: dict, extr
 def evaluate_clips(data_dir: Path, work: Path, env: dict, extra: list[str]) -> dict:
     """CLIPS clips of CLIP_SECONDS from the trained model, and their evaluation (with the time generation took)."""
     flags = ["-d", str(data_dir), "-t", str(work / "cache"), "--checkpoint", str(work / "model.pt"), *BUDGET_FLAGS,
-             "-e", "0", "-g", str(CLIPS), "-s", str(CLIP_SECONDS), "--no-progress", "--png", "-o", str(work / "clip"), *extra]
+             "-e", "0", "-g", str(CLIPS), "-s", str(CLIP_SECONDS), "--no-progress", "--png", "-o", str(work / "clip"),
+             *extra]
     timed = run_timed([*MUSIC_COMPOSER, *flags], env=env)
     return {**json.loads((work / "clip-evaluation.json").read_text()), "generate_wall_s": timed.wall_s,
             "output": timed.output.splitlines()[-12:]}

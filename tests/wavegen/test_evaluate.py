@@ -9,8 +9,8 @@ import soundfile as sf
 from engine.errors import UserError
 from wavegen.audio import AudioReader, shorten_silences
 from wavegen.dataset import split_segments
-from wavegen.evaluate import (EVAL_RATE, HOP, N_FFT, AverageSpectrum, Excerpts, HeldOut, Music, frechet_distance, log_mel,
-                              loudness_drift, movement, quiet_frames, report, score)
+from wavegen.evaluate import (EVAL_RATE, HOP, N_FFT, AverageSpectrum, Excerpts, HeldOut, Music, frechet_distance,
+                              log_mel, loudness_drift, movement, quiet_frames, report, score)
 
 
 def melody(seconds: float, rng: np.random.Generator) -> np.ndarray:
