@@ -26,7 +26,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 from audio_sources import SOURCES, TRACK_SECONDS, make_source, render_tracks, renderer
