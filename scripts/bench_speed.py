@@ -188,14 +188,16 @@ def forward_flops_as_run(model, batch, step: int = 0) -> int:
 
 
 def generation_weights(model) -> dict:
-    """The weights one generated frame reads (wavegen.generate: each LSTM layer's input and recurrent matrices with
-    their summed bias, the fused feedback layer K n x n, the choice head), in numbers and as read on this machine
-    (float16 where wavegen.lstm_step packs them for fbgemm)."""
+    """The weights one generated frame of one clip reads (wavegen.generate: each LSTM layer's input and recurrent
+    matrices with their summed bias; the fused feedback layer K n x n, or with the keep gate the drawn hypothesis' new
+    frame and gate and the encoder; the choice head), in numbers and as read on this machine (float16 where
+    wavegen.lstm_step packs them for fbgemm)."""
     import torch
 
     n, layers, k = model.config.hidden_size, model.config.num_layers, model.config.hypotheses
     lstm = sum(p.numel() for name, p in model.lstm.named_parameters() if name.startswith("weight")) + layers * 4 * n
-    feedback = k * n * n + k * n
+    dim = model.config.frame_dim
+    feedback = (2 * dim * n + 2 * dim + dim * n + n) if getattr(model, "keep", None) is not None else k * n * n + k * n
     choose = sum(p.numel() for p in model.choose.parameters()) if model.choose is not None else 0
     try:
         from wavegen.lstm_step import fp16_packed

@@ -132,6 +132,10 @@ def build_parser() -> Parser:
                        help="next-frame proposals per step: each learns one way the music may go and generation "
                             "draws one per frame (sharper than their blurry average); 1: a plain MSE regressor "
                             "(default: %(default)s)")
+    model.add_argument("--keep-gate", action=argparse.BooleanOptionalAction, default=Settings.keep_gate,
+                       help="each hypothesis keeps a learned share of the last frame, bin by bin, instead of "
+                            "predicting the whole frame anew: it beats repeating the last frame on music it was not "
+                            "trained on, but its clips change less (docs/wavegen.md) (default: off)")
     model.add_argument("--framer", choices=FRAMERS, default=Settings.framer,
                        help="stft: overlapping windowed STFT frames, overlap-added back to audio; blocks: the original "
                             "tool's disjoint rfft blocks of --block-size samples (a click at every block boundary) "

@@ -24,7 +24,7 @@ from wavegen.audio import SAMPLE_RATE, resample, write_wav
 from wavegen.dataset import Windows
 from wavegen.framer import FrameSpec, exact_length
 from wavegen.lstm_step import LSTMStepper, linear_product
-from wavegen.model import WaveLSTM
+from wavegen.model import WaveLSTM, kept
 
 
 @dataclass
@@ -72,40 +72,84 @@ def pick_seeds(windows: Windows, count: int, rng: np.random.Generator) -> np.nda
     return np.stack([windows[i] for i in np.concatenate(order)])
 
 
+class DecodedAtTheEnd:
+    """Generation's feedback for a model without the keep gate: each chosen hypothesis re-encoded straight from the
+    LSTM output (``feedback_layer``), the frames decoded all at once at the end."""
+
+    def __init__(self, model: WaveLSTM, count: int, num_frames: int):
+        fused = model.feedback_layer()
+        self.model = model
+        self.feedback = linear_product(fused.weight, fused.bias)
+        self.hiddens = fused.weight.new_empty(count, num_frames, model.config.hidden_size)
+        self.chosen = torch.zeros(count, num_frames, dtype=torch.long, device=fused.weight.device)
+
+    def __call__(self, i: int, last: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """Record step ``i``'s LSTM outputs [g, n] and choices [g]; the chosen frames encoded: [g, n]."""
+        self.hiddens[:, i], self.chosen[:, i] = last, chosen
+        return self.feedback(last).unflatten(-1, (-1, last.shape[-1]))[torch.arange(len(last)), chosen]
+
+    def frames(self) -> torch.Tensor:
+        return self.model.decode_chosen(self.hiddens, self.chosen)
+
+
+class KeptFrames:
+    """Generation's feedback for a keep-gate model: each step's frame blends the last one into the chosen hypothesis,
+    and only the chosen hypotheses' weights are read (one float16 product per hypothesis drawn)."""
+
+    def __init__(self, model: WaveLSTM, first: torch.Tensor, num_frames: int):
+        k, dim = model.config.hypotheses, model.config.frame_dim
+        values, keeps = (torch.cat([layer.weight, layer.bias[:, None]], 1).unflatten(0, (k, dim))
+                         for layer in (model.decode, model.keep))
+        self.products = [linear_product(torch.cat([values[h, :, :-1], keeps[h, :, :-1]]),
+                                        torch.cat([values[h, :, -1], keeps[h, :, -1]])) for h in range(k)]
+        self.encode = linear_product(model.encode.weight, model.encode.bias)
+        self.frame = first
+        self.written = first.new_empty(len(first), num_frames, dim)
+
+    def __call__(self, i: int, last: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """Step ``i``'s frames of LSTM outputs [g, n] and choices [g], recorded; the frames encoded: [g, n]."""
+        frame = torch.empty_like(self.frame)
+        for h in chosen.unique().tolist():
+            rows = chosen == h
+            values, keep_logits = self.products[h](last[rows]).chunk(2, -1)
+            frame[rows] = kept(values, keep_logits, self.frame[rows])
+        self.frame = self.written[:, i] = frame
+        return self.encode(frame)
+
+    def frames(self) -> torch.Tensor:
+        return self.written
+
+
 @torch.inference_mode()
 def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise: float = 0.0, seed: int = 0,
                     progress: bool = True) -> torch.Tensor:
     """Continue every seed [g, T, frame_dim] by ``num_frames`` predicted frames: [g, num_frames, frame_dim].
 
     Each step draws one of the model's hypotheses from its choice head and runs the LSTM once on it, with the state
-    carried (``LSTMStepper``: float16 weights on the CPU); the chosen hypotheses are decoded to frames all at once at the end (``feedback_layer`` re-encodes them
-    without that round trip). ``noise``: the std of Gaussian noise added to every frame fed back (normalised units;
-    the written frames are the chosen hypotheses).
+    carried (``LSTMStepper``: float16 weights on the CPU). ``noise``: the std of Gaussian noise added to every frame
+    fed back (normalised units; the written frames are the chosen hypotheses).
     """
     hidden, state = model.lstm(model.encode(seeds))
-    fused = model.feedback_layer()
-    feedback = linear_product(fused.weight, fused.bias)
-    encode_noise = linear_product(model.encode.weight, None)  # encode(frame + n) = feedback(h) + W_encode n
-    step = LSTMStepper(model.lstm)
     last = hidden[:, -1]
-    count, width = last.shape
-    hiddens = last.new_empty(count, num_frames, width)
-    chosen = torch.zeros(count, num_frames, dtype=torch.long, device=last.device)
-    clips = torch.arange(count, device=last.device)
+    count = len(last)
+    feedback = (KeptFrames(model, seeds[:, -1], num_frames) if model.keep is not None
+                else DecodedAtTheEnd(model, count, num_frames))
+    encode_noise = linear_product(model.encode.weight, None)  # encode(frame + n) = encode(frame) + W_encode n
+    step = LSTMStepper(model.lstm)
+    chosen = torch.zeros(count, dtype=torch.long, device=last.device)
     generator = torch.Generator(last.device).manual_seed(seed)
     noise_shape = (count, model.config.frame_dim)
     for i in tqdm(range(num_frames), desc="generating", unit="frame", disable=not progress, file=sys.stderr):
-        hiddens[:, i] = last
         if model.choose is not None:
             probabilities = model.choose(last).float().softmax(-1)
-            chosen[:, i] = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
+            chosen = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
+        step_input = feedback(i, last, chosen)
         if i + 1 < num_frames:
-            step_input = feedback(last).view(count, -1, width)[clips, chosen[:, i]]
             if noise:
                 drawn = torch.randn(noise_shape, generator=generator, device=last.device, dtype=last.dtype)
                 step_input = step_input + encode_noise(noise * drawn)
             last, state = step(step_input, state)
-    return model.decode_chosen(hiddens, chosen)
+    return feedback.frames()
 
 
 def frames_to_audio(frames: np.ndarray, mean: np.ndarray, std: np.ndarray, spec: FrameSpec, num_samples: int,

@@ -8,6 +8,11 @@ their blurry average (what a single MSE prediction is when the next note is unce
 hypothesis per step and feeds it back. K = 1 is the plain next-frame MSE regressor. Dropout on every LSTM layer's
 output (training only) keeps it from learning a small dataset by heart. The LSTM state can be carried
 from call to call, so generation costs one step per new frame (see ``feedback_layer``).
+
+With the keep gate (``--keep-gate``) each hypothesis is a blend, bin by bin, of the last frame and a new one, by a
+learned gate per hypothesis: the LSTM's few units no longer have to carry the whole frame through to repeat what
+goes on sounding, which is most of what the next frame is. The blend stays between the last frame and the new one,
+so fed its own frames the model cannot integrate its errors as one that predicts the change would.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ class WaveLSTMConfig:
     input_noise: float = 0.0  # --input-noise: std of the noise on training inputs (normalised units)
     hypotheses: int = 1  # --hypotheses: next-frame proposals per step (1: a plain MSE regressor)
     dropout: float = 0.0  # --dropout: the share of every LSTM layer's outputs zeroed in training
+    keep_gate: bool = False  # --keep-gate: each hypothesis keeps a learned share of the last frame, bin by bin
 
 
 RELAXATION = 0.05  # the share of the MSE loss spread over all hypotheses, so none is left untrained
@@ -49,16 +55,22 @@ class WaveLSTM(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.decode = nn.Linear(config.hidden_size, config.frame_dim * config.hypotheses)
         self.choose = nn.Linear(config.hidden_size, config.hypotheses) if config.hypotheses > 1 else None
+        self.keep = nn.Linear(config.hidden_size, config.frame_dim * config.hypotheses) if config.keep_gate else None
 
     def forward(self, frames: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
         """The prediction of the frame after each input frame (the choice-weighted mean of the hypotheses: the
         least-squares guess), and the LSTM state after the last one."""
         hidden, state = self.lstm(self.encode(frames), state)
-        return self.expected_frame(hidden), state
+        return self.expected_frame(hidden, frames), state
 
-    def hypotheses(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The K proposed next frames of LSTM outputs [..., n]: [..., K, frame_dim]."""
-        return self.decode(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
+    def hypotheses(self, hidden: torch.Tensor, last: torch.Tensor | None = None) -> torch.Tensor:
+        """The K proposed next frames of LSTM outputs [..., n]: [..., K, frame_dim]. A keep-gate model blends
+        each with ``last`` [..., frame_dim], the frame the LSTM outputs followed."""
+        values = self.decode(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
+        if self.keep is None:
+            return values
+        keep_logits = self.keep(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
+        return kept(values.float(), keep_logits.float(), last.float().unsqueeze(-2))
 
     def choice_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits [..., K] of which hypothesis will be nearest the next frame (zeros when K = 1)."""
@@ -66,12 +78,15 @@ class WaveLSTM(nn.Module):
             return hidden.new_zeros(*hidden.shape[:-1], 1)
         return self.choose(hidden)
 
-    def expected_frame(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The hypotheses of LSTM outputs [..., n] weighted by their choice probabilities: [..., frame_dim]."""
-        return weighted_mean(self.choice_logits(hidden).float(), self.hypotheses(hidden).float()).to(hidden.dtype)
+    def expected_frame(self, hidden: torch.Tensor, last: torch.Tensor | None = None) -> torch.Tensor:
+        """The hypotheses of LSTM outputs [..., n] (after frames ``last``) weighted by their choice probabilities:
+        [..., frame_dim]."""
+        proposals = self.hypotheses(hidden, last).float()
+        return weighted_mean(self.choice_logits(hidden).float(), proposals).to(hidden.dtype)
 
     def decode_chosen(self, hidden: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-        """The frames of hypotheses ``chosen`` [...] (indices) of LSTM outputs [..., n]: [..., frame_dim]."""
+        """The frames of hypotheses ``chosen`` [...] (indices) of LSTM outputs [..., n]: [..., frame_dim] (of a
+        model without the keep gate)."""
         weight = self.decode.weight.unflatten(0, (self.config.hypotheses, self.config.frame_dim))
         bias = self.decode.bias.unflatten(0, (self.config.hypotheses, self.config.frame_dim))
         frames = hidden.new_empty(*hidden.shape[:-1], self.config.frame_dim)
@@ -82,7 +97,7 @@ class WaveLSTM(nn.Module):
 
     def feedback_layer(self) -> nn.Linear:
         """``encode(decode(h))`` of every hypothesis as one Linear(n -> K n), for generation, which feeds each
-        chosen frame back in.
+        chosen frame back in (of a model without the keep gate).
 
         The product of the two layers is exact algebra; it replaces two frame_dim x n products per hypothesis and
         step (the bulk of the weights a step reads) by one n x n product, and the frames are decoded once, at the end.
@@ -112,7 +127,7 @@ class WaveLSTM(nn.Module):
         noisy = inputs + noise * torch.randn_like(inputs) if noise else inputs
         hidden, _ = self.lstm(self.encode(noisy))
         hidden = self.dropout(hidden)
-        proposals = self.hypotheses(hidden).float()
+        proposals = self.hypotheses(hidden, inputs).float()  # the gate keeps the clean frame, as generation does
         # The squared norm as one reduction: forward and backward each pass once over [batch, time, K, frame_dim],
         # the largest tensor of the step.
         errors = vector_norm(proposals - targets.unsqueeze(-2), dim=-1).square() / self.config.frame_dim
@@ -127,6 +142,11 @@ class WaveLSTM(nn.Module):
         if self.choose is not None:
             metrics.update(best_mse=best.detach(), choice_ce=choice.detach())
         return StepOutput(loss, metrics, count=len(batch))
+
+
+def kept(values: torch.Tensor, keep_logits: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """New frames ``values`` that keep the share sigmoid(``keep_logits``) of the ``last`` frame, bin by bin."""
+    return torch.lerp(values, last, keep_logits.sigmoid())
 
 
 def weighted_mean(logits: torch.Tensor, proposals: torch.Tensor) -> torch.Tensor:

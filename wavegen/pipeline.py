@@ -110,7 +110,8 @@ def train(settings: Settings) -> Trained:
                                      settings.hidden_layer_neurons)
         if problem:
             raise UserError(problem)
-    hparams = model_hparams(spec, settings.hidden_layer_neurons, settings.hidden_layer_count, settings.hypotheses)
+    hparams = model_hparams(spec, settings.hidden_layer_neurons, settings.hidden_layer_count, settings.hypotheses,
+                            settings.keep_gate)
     with distributed.main_process_first():
         prepared = prepare(settings.datasets_folder_path, settings.traindata_folder_path, spec, settings.workers,
                            progress=not settings.no_progress, max_silence=settings.max_silence)

@@ -39,6 +39,7 @@ class Settings:
     hidden_layer_neurons: int = 1024
     hidden_layer_count: int = 4
     hypotheses: int = HYPOTHESES
+    keep_gate: bool = False
     framer: str = "stft"
     features: str = "logmag"
     sample_rate: int = 22050
@@ -95,9 +96,11 @@ def flag_name(dest: str) -> str:
 
 
 def flag_text(value: object) -> str:
-    """A flag's value as the command line spells it (None is --max-silence's off)."""
-    if value is None:
+    """A flag's value as the command line spells it (None is --max-silence's off; a switch is on or off)."""
+    if value is None or value is False:
         return "off"
+    if value is True:
+        return "on"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -15,14 +15,16 @@ from wavegen.preflight import midi_checkpoint_error
 from wavegen.preprocess import FORMAT_VERSION, Prepared
 
 # Settings that define the model's shape (or the meaning of its inputs), recorded in every checkpoint.
-HPARAM_KEYS = [*FrameSpec().params(), "hidden_layer_neurons", "hidden_layer_count", "hypotheses"]
+HPARAM_KEYS = [*FrameSpec().params(), "hidden_layer_neurons", "hidden_layer_count", "hypotheses", "keep_gate"]
+LATER_KEYS = {"hypotheses": 1, "keep_gate": False}  # what a checkpoint from before these settings was made with
 MIDI_HPARAMS = {"config_name", "family", "config"}  # what a MIDI run's checkpoint holds instead (symbolic/train.py)
 
 
-def model_hparams(spec: FrameSpec, hidden_layer_neurons: int, hidden_layer_count: int, hypotheses: int = 1) -> dict:
+def model_hparams(spec: FrameSpec, hidden_layer_neurons: int, hidden_layer_count: int, hypotheses: int = 1,
+                  keep_gate: bool = False) -> dict:
     """The shape-defining settings stored in (and checked against) every checkpoint."""
     return {**spec.params(), "hidden_layer_neurons": hidden_layer_neurons, "hidden_layer_count": hidden_layer_count,
-            "hypotheses": hypotheses}
+            "hypotheses": hypotheses, "keep_gate": keep_gate}
 
 
 def build_model(hparams: dict, input_noise: float = 0.0, dropout: float = 0.0) -> WaveLSTM:
@@ -30,7 +32,9 @@ def build_model(hparams: dict, input_noise: float = 0.0, dropout: float = 0.0) -
     return WaveLSTM(WaveLSTMConfig(frame_dim=FrameSpec.from_params(hparams).frame_dim,
                                    hidden_size=hparams["hidden_layer_neurons"],
                                    num_layers=hparams["hidden_layer_count"],
-                                   hypotheses=hparams["hypotheses"], input_noise=input_noise, dropout=dropout))
+                                   hypotheses=hparams.get("hypotheses", 1),
+                                   keep_gate=hparams.get("keep_gate", False), input_noise=input_noise,
+                                   dropout=dropout))
 
 
 def load_saved(checkpoint: Path) -> dict | None:
@@ -41,7 +45,7 @@ def load_saved(checkpoint: Path) -> dict | None:
     hparams, extra = state.get("hparams") or {}, state.get("extra") or {}
     if MIDI_HPARAMS & set(hparams):
         raise UserError(midi_checkpoint_error(checkpoint, checkpoint.parent))
-    if not (set(HPARAM_KEYS) - {"hypotheses"} <= set(hparams) and {"preprocessing", "windows"} <= set(extra)):
+    if not (set(HPARAM_KEYS) - set(LATER_KEYS) <= set(hparams) and {"preprocessing", "windows"} <= set(extra)):
         raise UserError(f"--checkpoint {checkpoint} holds no audio model of music-composer; point it at one, or at "
                         "a new file to train one")
     made = extra["preprocessing"].get("format")
@@ -55,7 +59,8 @@ def checkpoint_settings(state: dict) -> dict:
     """The flags a checkpoint was trained with, by argparse destination: framing, shape, --max-silence, windows.
 
     Only the flags of its framer: a blocks model records no --features, an stft model no --block-size. A checkpoint
-    from before --hypotheses has one hypothesis; one from before --max-silence was made of uncut audio (off).
+    from before --hypotheses has one hypothesis, one from before --keep-gate none; one from before --max-silence was
+    made of uncut audio (off).
     """
     hparams = state["hparams"]
     spec = FrameSpec.from_params(hparams)
@@ -63,7 +68,8 @@ def checkpoint_settings(state: dict) -> dict:
                {"features": spec.features, "sample_rate": spec.sample_rate, "frame_size": spec.frame_size,
                 "hop_size": spec.hop_size})
     return {"framer": spec.framer, **framing, "hidden_layer_neurons": hparams["hidden_layer_neurons"],
-            "hidden_layer_count": hparams["hidden_layer_count"], "hypotheses": hparams.get("hypotheses", 1),
+            "hidden_layer_count": hparams["hidden_layer_count"],
+            **{key: hparams.get(key, default) for key, default in LATER_KEYS.items()},
             "max_silence": state["extra"]["preprocessing"].get("max_silence"), **state["extra"]["windows"]}
 
 

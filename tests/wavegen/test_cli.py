@@ -23,8 +23,8 @@ FLAGS = ["-d", "--datasets-folder-path", "-t", "--traindata-folder-path", "-o", 
          "--seconds-to-generate", "-g", "--generated-music-num", "--preprocess-only", "--example", "--seed",
          "--device", "--checkpoint", "--learning-rate", "--block-size", "--sequence-length", "--stride",
          "--val-fraction", "--workers", "--no-progress", "--framer", "--features", "--sample-rate", "--frame-size",
-         "--hop-size", "--hypotheses", "--input-noise", "--generation-noise", "--include-seed", "--png", "--evaluate",
-         "--max-time"]
+         "--hop-size", "--hypotheses", "--keep-gate", "--input-noise", "--generation-noise", "--include-seed", "--png",
+         "--evaluate", "--max-time"]
 
 
 def tiny_run(tmp_path: Path, dataset: Path, *extra: str) -> list[str]:
@@ -167,16 +167,29 @@ def test_checkpoint_with_other_shape_flags_is_refused_before_touching_the_cache(
     assert "--framer: checkpoint has stft, now blocks" in capsys.readouterr().err
 
 
-def test_a_checkpoint_from_before_hypotheses_is_a_single_prediction_model(tmp_path, dataset, capsys):
+def test_a_checkpoint_from_before_hypotheses_is_a_single_prediction_model_without_the_keep_gate(tmp_path, dataset,
+                                                                                                 capsys):
     assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--hypotheses", "1")) == 0
     checkpoint = tmp_path / "model.pt"
     state = load_checkpoint(checkpoint)
-    del state["hparams"]["hypotheses"]  # as every checkpoint was before the flag existed
+    del state["hparams"]["hypotheses"], state["hparams"]["keep_gate"]  # as checkpoints were before these flags
     save_checkpoint(checkpoint, state)
     capsys.readouterr()
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--hypotheses", "4")) == 2
     assert "--hypotheses: checkpoint has 1, now 4" in capsys.readouterr().err
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--keep-gate")) == 2
+    assert "--keep-gate: checkpoint has off, now on" in capsys.readouterr().err
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 0  # not the default 4
+
+
+def test_a_keep_gate_model_trains_resumes_and_generates_as_its_checkpoint_says(tmp_path, dataset, capsys):
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--keep-gate")) == 0
+    assert load_checkpoint(tmp_path / "model.pt")["hparams"]["keep_gate"] is True
+    assert main(tiny_run(tmp_path, dataset, "-e", "2", "-g", "2", "-s", "0.5")) == 0  # resumed: the checkpoint's gate
+    assert all(sf.info(str(tmp_path / "out" / f"clip-{i}.wav")).duration == 0.5 for i in range(2))
+    capsys.readouterr()
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--no-keep-gate")) == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one line: --keep-gate: checkpoint has on, now off
 
 
 def test_a_model_with_hypotheses_trains_logs_its_winners_and_generates(tmp_path, dataset):

@@ -1,5 +1,5 @@
-"""The model's loss and baseline, multiple hypotheses, O(1)-per-frame generation with the state carried, safe audio
-conversion."""
+"""The model's loss and baseline, multiple hypotheses, the keep gate, O(1)-per-frame generation with the state
+carried, safe audio conversion."""
 import numpy as np
 import torch
 
@@ -9,10 +9,11 @@ from wavegen.lstm_step import LSTMStepper
 from wavegen.model import WaveLSTM, WaveLSTMConfig
 
 
-def small_model(input_noise: float = 0.0, hypotheses: int = 1, dropout: float = 0.0) -> WaveLSTM:
+def small_model(input_noise: float = 0.0, hypotheses: int = 1, dropout: float = 0.0, keep_gate: bool = False,
+                frame_dim: int = 8, hidden_size: int = 6) -> WaveLSTM:
     torch.manual_seed(0)
-    return WaveLSTM(WaveLSTMConfig(frame_dim=8, hidden_size=6, num_layers=2, input_noise=input_noise,
-                                   hypotheses=hypotheses, dropout=dropout)).eval()
+    return WaveLSTM(WaveLSTMConfig(frame_dim=frame_dim, hidden_size=hidden_size, num_layers=2, input_noise=input_noise,
+                                   hypotheses=hypotheses, dropout=dropout, keep_gate=keep_gate)).eval()
 
 
 def test_training_loss_reports_mse_and_repeat_last_frame_baseline():
@@ -107,6 +108,65 @@ def test_generation_feeds_back_the_drawn_hypothesis():
     others = generate_frames(model, seeds, num_frames=6, seed=4, progress=False)
     assert not torch.allclose(others, generated)  # another seed draws other hypotheses
     torch.testing.assert_close(generate_frames(model, seeds, 6, seed=3, progress=False), generated)
+
+
+def gated_copy(model: WaveLSTM, keep_bias: float) -> WaveLSTM:
+    """``model`` with a keep gate whose weights are zero and whose bias is ``keep_bias`` everywhere."""
+    gated = WaveLSTM(WaveLSTMConfig(**{**vars(model.config), "keep_gate": True})).eval()
+    gated.load_state_dict(model.state_dict(), strict=False)
+    torch.nn.init.zeros_(gated.keep.weight)
+    torch.nn.init.constant_(gated.keep.bias, keep_bias)
+    return gated
+
+
+def test_a_shut_keep_gate_holds_the_last_frame_and_an_open_one_is_the_model_without_it():
+    model = small_model(hypotheses=3)
+    seeds = torch.randn(2, 4, 8)
+    held = generate_frames(gated_copy(model, 30.0), seeds, num_frames=5, noise=0.5, progress=False)
+    torch.testing.assert_close(held, seeds[:, -1:].expand_as(held))
+    plain = generate_frames(model, seeds, num_frames=5, noise=0.5, seed=2, progress=False)
+    opened = generate_frames(gated_copy(model, -30.0), seeds, num_frames=5, noise=0.5, seed=2, progress=False)
+    torch.testing.assert_close(opened, plain, rtol=0, atol=2e-3)  # the same draws, the same frames (float16 steps)
+
+
+def test_keep_gate_generation_writes_the_drawn_blend_of_the_frame_before():
+    model = gated_copy(small_model(hypotheses=3), 0.0)
+    torch.nn.init.normal_(model.keep.weight)  # a gate that depends on the LSTM's state
+    seeds = torch.randn(2, 4, 8)
+    generated = generate_frames(model, seeds, num_frames=6, seed=3, progress=False)
+    frames = torch.cat([seeds, generated], dim=1)
+    hidden, _ = model.lstm(model.encode(frames[:, :-1]))
+    proposals = model.hypotheses(hidden[:, 3:], frames[:, 3:-1])  # [2, 6, 3, 8]: each step's blends
+    distance = (proposals - generated.unsqueeze(2)).abs().amax(-1).amin(-1)
+    assert distance.max() < 2e-3
+    predicted, _ = model(frames[:, :-1])
+    assert predicted.shape == (2, 9, 8)
+
+
+def test_the_keep_gate_carries_held_notes_that_too_few_units_cannot():
+    """Notes of 6 frames, each a random spectrum of 32 bins, through 4 LSTM units: the model without the gate must
+    squeeze every frame through them and errs twice as much as repeating the last frame; the gate keeps the frame and
+    beats repeating it (at best by half, letting go as a note ends, since the next note is unknown)."""
+    generator = torch.Generator().manual_seed(0)
+
+    def held_notes() -> torch.Tensor:
+        notes = torch.randn(16, 6, 32, generator=generator).repeat_interleave(6, dim=1)
+        starts = torch.randint(0, 6, (16,), generator=generator)
+        return torch.stack([row[start:start + 25] for row, start in zip(notes, starts)])
+
+    def validation_ratio(keep_gate: bool) -> float:
+        model = small_model(keep_gate=keep_gate, frame_dim=32, hidden_size=4).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+        for step in range(150):
+            loss = model.training_loss(held_notes(), step).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        out = model.eval().training_loss(held_notes(), 0)
+        return float(out.metrics["mse"] / out.metrics["baseline_mse"])
+
+    assert validation_ratio(keep_gate=False) > 2.0
+    assert validation_ratio(keep_gate=True) < 0.95
 
 
 def test_frames_to_audio_has_exact_length_and_never_lets_nan_or_overload_through():
