@@ -98,10 +98,10 @@ class KeptFrames:
 
     def __init__(self, model: WaveLSTM, first: torch.Tensor, num_frames: int):
         k, dim = model.config.hypotheses, model.config.frame_dim
-        values, keeps = (torch.cat([layer.weight, layer.bias[:, None]], 1).unflatten(0, (k, dim))
-                         for layer in (model.decode, model.keep))
-        self.products = [linear_product(torch.cat([values[h, :, :-1], keeps[h, :, :-1]]),
-                                        torch.cat([values[h, :, -1], keeps[h, :, -1]])) for h in range(k)]
+        weights = [layer.weight.unflatten(0, (k, dim)) for layer in (model.decode, model.keep)]
+        biases = [layer.bias.unflatten(0, (k, dim)) for layer in (model.decode, model.keep)]
+        self.products = [linear_product(torch.cat([w[h] for w in weights]), torch.cat([b[h] for b in biases]))
+                         for h in range(k)]  # hypothesis h: its new frame, then its keep logits
         self.encode = linear_product(model.encode.weight, model.encode.bias)
         self.frame = first
         self.written = first.new_empty(len(first), num_frames, dim)
