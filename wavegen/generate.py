@@ -86,7 +86,7 @@ class DecodedAtTheEnd:
     def __call__(self, i: int, last: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
         """Record step ``i``'s LSTM outputs [g, n] and choices [g]; the chosen frames encoded: [g, n]."""
         self.hiddens[:, i], self.chosen[:, i] = last, chosen
-        return self.feedback(last).unflatten(-1, (-1, last.shape[-1]))[torch.arange(len(last)), chosen]
+        return self.feedback(last).unflatten(-1, (-1, last.shape[-1]))[torch.arange(len(last), device=last.device), chosen]
 
     def frames(self) -> torch.Tensor:
         return self.model.decode_chosen(self.hiddens, self.chosen)
