@@ -133,9 +133,10 @@ def build_parser() -> Parser:
                             "draws one per frame (sharper than their blurry average); 1: a plain MSE regressor "
                             "(default: %(default)s)")
     model.add_argument("--keep-gate", action=argparse.BooleanOptionalAction, default=Settings.keep_gate,
-                       help="each hypothesis keeps a learned share of the last frame, bin by bin, instead of "
-                            "predicting the whole frame anew: it beats repeating the last frame on music it was not "
-                            "trained on, but its clips change less (docs/wavegen.md) (default: off)")
+                       help="a learned gate per hypothesis: each bin holds the last frame or takes a new value, "
+                            "as generation draws from it, instead of the whole frame predicted anew: it beats "
+                            "repeating the last frame on music it was not trained on and comes nearer real music, but "
+                            "more clips drift in loudness and an epoch costs more (docs/wavegen.md) (default: off)")
     model.add_argument("--framer", choices=FRAMERS, default=Settings.framer,
                        help="stft: overlapping windowed STFT frames, overlap-added back to audio; blocks: the original "
                             "tool's disjoint rfft blocks of --block-size samples (a click at every block boundary) "

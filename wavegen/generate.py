@@ -24,7 +24,7 @@ from wavegen.audio import SAMPLE_RATE, resample, write_wav
 from wavegen.dataset import Windows
 from wavegen.framer import FrameSpec, exact_length
 from wavegen.lstm_step import LSTMStepper, linear_product
-from wavegen.model import WaveLSTM, kept
+from wavegen.model import WaveLSTM, drawn
 
 
 @dataclass
@@ -93,10 +93,11 @@ class DecodedAtTheEnd:
 
 
 class KeptFrames:
-    """Generation's feedback for a keep-gate model: each step's frame blends the last one into the chosen hypothesis,
-    and only the chosen hypotheses' weights are read (one float16 product per hypothesis drawn)."""
+    """Generation's feedback for a keep-gate model: each step's frame is drawn from the chosen hypothesis's gate
+    (``drawn``: each bin holds the last frame or takes the new value), and only the chosen hypotheses' weights are read
+    (one float16 product per hypothesis drawn)."""
 
-    def __init__(self, model: WaveLSTM, first: torch.Tensor, num_frames: int):
+    def __init__(self, model: WaveLSTM, first: torch.Tensor, num_frames: int, seed: int):
         k, dim = model.config.hypotheses, model.config.frame_dim
         weights = [layer.weight.unflatten(0, (k, dim)) for layer in (model.decode, model.keep)]
         biases = [layer.bias.unflatten(0, (k, dim)) for layer in (model.decode, model.keep)]
@@ -105,14 +106,17 @@ class KeptFrames:
         self.encode = linear_product(model.encode.weight, model.encode.bias)
         self.frame = first
         self.written = first.new_empty(len(first), num_frames, dim)
+        # The gate's own draws: the choices and the noise are the ones a model without the gate would draw.
+        self.generator = torch.Generator(first.device).manual_seed(seed + 1)
 
     def __call__(self, i: int, last: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
         """Step ``i``'s frames of LSTM outputs [g, n] and choices [g], recorded; the frames encoded: [g, n]."""
         frame = torch.empty_like(self.frame)
+        thresholds = torch.rand(len(frame), 1, generator=self.generator, device=frame.device, dtype=frame.dtype)
         for h in chosen.unique().tolist():
             rows = chosen == h
             values, keep_logits = self.products[h](last[rows]).chunk(2, -1)
-            frame[rows] = kept(values, keep_logits, self.frame[rows])
+            frame[rows] = drawn(values, keep_logits, self.frame[rows], thresholds[rows])
         self.frame = self.written[:, i] = frame
         return self.encode(frame)
 
@@ -132,7 +136,7 @@ def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise
     hidden, state = model.lstm(model.encode(seeds))
     last = hidden[:, -1]
     count = len(last)
-    feedback = (KeptFrames(model, seeds[:, -1], num_frames) if model.keep is not None
+    feedback = (KeptFrames(model, seeds[:, -1], num_frames, seed) if model.keep is not None
                 else DecodedAtTheEnd(model, count, num_frames))
     encode_noise = linear_product(model.encode.weight, None)  # encode(frame + n) = encode(frame) + W_encode n
     step = LSTMStepper(model.lstm)

@@ -9,10 +9,13 @@ hypothesis per step and feeds it back. K = 1 is the plain next-frame MSE regress
 output (training only) keeps it from learning a small dataset by heart. The LSTM state can be carried
 from call to call, so generation costs one step per new frame (see ``feedback_layer``).
 
-With the keep gate (``--keep-gate``) each hypothesis is a blend, bin by bin, of the last frame and a new one, by a
-learned gate per hypothesis: the LSTM's few units no longer have to carry the whole frame through to repeat what
-goes on sounding, which is most of what the next frame is. The blend stays between the last frame and the new one,
-so fed its own frames the model cannot integrate its errors as one that predicts the change would.
+With the keep gate (``--keep-gate``) each hypothesis keeps, bin by bin, a learned share of the last frame and takes
+the rest from a new one: the LSTM's few units no longer have to carry the whole frame through to repeat what goes on
+sounding, which is most of what the next frame is. Training fits the blend (the least-squares guess) and, with a
+tenth of the weight, the new frame alone, so that it is a frame the model means wherever the gate lets go.
+Generation draws from the gate instead of averaging (``drawn``): a bin either holds or takes the new value, so notes
+start and stop instead of gliding. Either way a bin stays between the last frame and the new one, so fed its own
+frames the model cannot integrate its errors as one that predicts the change would.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class WaveLSTMConfig:
 
 RELAXATION = 0.05  # the share of the MSE loss spread over all hypotheses, so none is left untrained
 CHOICE_WEIGHT = 0.01  # weight of the cross-entropy that teaches the choice head which hypothesis wins
+NEW_FRAME_WEIGHT = 0.1  # keep gate: weight of the new frames' own MSE, which generation takes where the gate lets go
 
 
 class WaveLSTM(nn.Module):
@@ -66,11 +70,20 @@ class WaveLSTM(nn.Module):
     def hypotheses(self, hidden: torch.Tensor, last: torch.Tensor | None = None) -> torch.Tensor:
         """The K proposed next frames of LSTM outputs [..., n]: [..., K, frame_dim]. A keep-gate model blends
         each with ``last`` [..., frame_dim], the frame the LSTM outputs followed."""
-        values = self.decode(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
+        values = self.new_frames(hidden)
         if self.keep is None:
             return values
-        keep_logits = self.keep(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
-        return kept(values.float(), keep_logits.float(), last.float().unsqueeze(-2))
+        return kept(values.float(), self.keep_logits(hidden).float(), last.float().unsqueeze(-2))
+
+    def new_frames(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The decoder's K frames [..., K, frame_dim] of LSTM outputs [..., n]: the hypotheses themselves, or with the
+        keep gate what each blends into the last frame."""
+        return self.decode(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
+
+    def keep_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The keep gate's logits [..., K, frame_dim] of LSTM outputs [..., n]: sigmoid gives each bin's share of the
+        last frame."""
+        return self.keep(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
 
     def choice_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits [..., K] of which hypothesis will be nearest the next frame (zeros when K = 1)."""
@@ -113,7 +126,8 @@ class WaveLSTM(nn.Module):
 
     def training_loss(self, batch: torch.Tensor, step: int) -> StepOutput:
         """Relaxed winner-takes-all MSE of the hypotheses over windows [batch, length + 1, frame_dim], plus the choice
-        head's cross-entropy against the winners (for K = 1: the plain MSE).
+        head's cross-entropy against the winners (for K = 1: the plain MSE). With the keep gate a hypothesis's error
+        is that of its blend plus NEW_FRAME_WEIGHT times that of its new frame alone.
 
         Logged: ``mse``, the MSE of the choice-weighted mean prediction (the model's least-squares guess, comparable
         with any regressor), ``best_mse`` (of the nearest hypothesis) and ``baseline_mse``, the MSE of repeating the
@@ -127,10 +141,13 @@ class WaveLSTM(nn.Module):
         noisy = inputs + noise * torch.randn_like(inputs) if noise else inputs
         hidden, _ = self.lstm(self.encode(noisy))
         hidden = self.dropout(hidden)
-        proposals = self.hypotheses(hidden, inputs).float()  # the gate keeps the clean frame, as generation does
-        # The squared norm as one reduction: forward and backward each pass once over [batch, time, K, frame_dim],
-        # the largest tensor of the step.
-        errors = vector_norm(proposals - targets.unsqueeze(-2), dim=-1).square() / self.config.frame_dim
+        values = self.new_frames(hidden).float()
+        if self.keep is None:
+            proposals = values
+            errors = mean_squared_errors(proposals, targets)
+        else:  # the gate keeps the clean frame, as generation does
+            proposals = kept(values, self.keep_logits(hidden).float(), inputs.float().unsqueeze(-2))
+            errors = mean_squared_errors(proposals, targets) + NEW_FRAME_WEIGHT * mean_squared_errors(values, targets)
         winners = errors.detach().argmin(-1)  # [batch, time, K] -> [batch, time]
         best = errors.gather(-1, winners.unsqueeze(-1)).mean()
         logits = self.choice_logits(hidden).float()
@@ -145,8 +162,23 @@ class WaveLSTM(nn.Module):
 
 
 def kept(values: torch.Tensor, keep_logits: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-    """New frames ``values`` that keep the share sigmoid(``keep_logits``) of the ``last`` frame, bin by bin."""
+    """New frames ``values`` that keep the share sigmoid(``keep_logits``) of the ``last`` frame, bin by bin: the mean
+    of what ``drawn`` draws."""
     return torch.lerp(values, last, keep_logits.sigmoid())
+
+
+def drawn(values: torch.Tensor, keep_logits: torch.Tensor, last: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """Frames that hold the ``last`` frame in the bins whose keep share sigmoid(``keep_logits``) exceeds
+    ``threshold`` (uniform in [0, 1), one per frame) and take ``values`` in the others: each bin holds with
+    probability its share, and one threshold for the whole frame lets go of a note's bins together, not a random
+    scatter of them."""
+    return torch.where(keep_logits.sigmoid() > threshold, last, values)
+
+
+def mean_squared_errors(proposals: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The MSE [..., K] of each of the proposals [..., K, dim] against ``targets`` [..., dim]. The squared norm as one
+    reduction: forward and backward each pass once over the proposals, the largest tensor of a training step."""
+    return vector_norm(proposals - targets.unsqueeze(-2), dim=-1).square() / proposals.shape[-1]
 
 
 def weighted_mean(logits: torch.Tensor, proposals: torch.Tensor) -> torch.Tensor:

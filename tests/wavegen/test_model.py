@@ -129,18 +129,25 @@ def test_a_shut_keep_gate_holds_the_last_frame_and_an_open_one_is_the_model_with
     torch.testing.assert_close(opened, plain, rtol=0, atol=2e-3)  # the same draws, the same frames (float16 steps)
 
 
-def test_keep_gate_generation_writes_the_drawn_blend_of_the_frame_before():
+def test_keep_gate_generation_holds_or_renews_each_bin_as_its_gate_draws():
     model = gated_copy(small_model(hypotheses=3), 0.0)
     torch.nn.init.normal_(model.keep.weight)  # a gate that depends on the LSTM's state
     seeds = torch.randn(2, 4, 8)
-    generated = generate_frames(model, seeds, num_frames=6, seed=3, progress=False)
+    generated = generate_frames(model, seeds, num_frames=40, seed=3, progress=False)
     frames = torch.cat([seeds, generated], dim=1)
     hidden, _ = model.lstm(model.encode(frames[:, :-1]))
-    proposals = model.hypotheses(hidden[:, 3:], frames[:, 3:-1])  # [2, 6, 3, 8]: each step's blends
-    distance = (proposals - generated.unsqueeze(2)).abs().amax(-1).amin(-1)
-    assert distance.max() < 2e-3
+    new = model.new_frames(hidden[:, 3:])  # [2, 40, 3, 8]: each step's new values, per hypothesis
+    before = frames[:, 3:-1].unsqueeze(2).expand_as(new)
+    held = (generated.unsqueeze(2) - before).abs() < 2e-3
+    renewed = (generated.unsqueeze(2) - new).abs() < 2e-3
+    assert (held | renewed).all(-1).any(-1).all()  # every frame: one hypothesis, each bin held or renewed
+    shares = model.keep_logits(hidden[:, 3:]).sigmoid()
+    held_bins = (generated - frames[:, 3:-1]).abs() < 2e-3
+    assert 0.3 < held_bins.float().mean() < 0.7  # held about as often as the gate says (its shares average 1/2)
+    assert abs(held_bins.float().mean() - shares.mean()) < 0.1
     predicted, _ = model(frames[:, :-1])
-    assert predicted.shape == (2, 9, 8)
+    assert predicted.shape == (2, 43, 8)
+    torch.testing.assert_close(generate_frames(model, seeds, 40, seed=3, progress=False), generated)
 
 
 def test_the_keep_gate_carries_held_notes_that_too_few_units_cannot():
