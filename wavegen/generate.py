@@ -86,7 +86,8 @@ class DecodedAtTheEnd:
     def __call__(self, i: int, last: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
         """Record step ``i``'s LSTM outputs [g, n] and choices [g]; the chosen frames encoded: [g, n]."""
         self.hiddens[:, i], self.chosen[:, i] = last, chosen
-        return self.feedback(last).unflatten(-1, (-1, last.shape[-1]))[torch.arange(len(last), device=last.device), chosen]
+        clips = torch.arange(len(last), device=last.device)
+        return self.feedback(last).unflatten(-1, (-1, last.shape[-1]))[clips, chosen]
 
     def frames(self) -> torch.Tensor:
         return self.model.decode_chosen(self.hiddens, self.chosen)
@@ -150,8 +151,8 @@ def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise
         step_input = feedback(i, last, chosen)
         if i + 1 < num_frames:
             if noise:
-                drawn = torch.randn(noise_shape, generator=generator, device=last.device, dtype=last.dtype)
-                step_input = step_input + encode_noise(noise * drawn)
+                jitter = torch.randn(noise_shape, generator=generator, device=last.device, dtype=last.dtype)
+                step_input = step_input + encode_noise(noise * jitter)
             last, state = step(step_input, state)
     return feedback.frames()
 

@@ -32,9 +32,8 @@ def build_model(hparams: dict, input_noise: float = 0.0, dropout: float = 0.0) -
     return WaveLSTM(WaveLSTMConfig(frame_dim=FrameSpec.from_params(hparams).frame_dim,
                                    hidden_size=hparams["hidden_layer_neurons"],
                                    num_layers=hparams["hidden_layer_count"],
-                                   hypotheses=hparams.get("hypotheses", 1),
-                                   keep_gate=hparams.get("keep_gate", False), input_noise=input_noise,
-                                   dropout=dropout))
+                                   **{key: hparams.get(key, default) for key, default in LATER_KEYS.items()},
+                                   input_noise=input_noise, dropout=dropout))
 
 
 def load_saved(checkpoint: Path) -> dict | None:
