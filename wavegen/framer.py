@@ -92,6 +92,11 @@ class FrameSpec:
         """The feature value of silence (every number of a silent frame)."""
         return float(np.log(LOG_FLOOR)) if self.features == "logmag" else 0.0
 
+    def power(self, frames: np.ndarray) -> np.ndarray:
+        """Each feature frame's power, its bins' squared magnitudes summed (in the frames' scale): [..., n]."""
+        frames = frames.astype(np.float64)
+        return np.exp(2 * frames).sum(-1) if self.features == "logmag" else np.square(frames).sum(-1)
+
     def to_frames(self, samples: np.ndarray) -> np.ndarray:
         """Mono samples at ``sample_rate`` -> float32 frames [num_frames, frame_dim]."""
         if self.framer == "blocks":

@@ -27,6 +27,11 @@ from wavegen.lstm_step import LSTMStepper, linear_product
 from wavegen.model import WaveLSTM, drawn
 
 
+SEED_CANDIDATES = 256  # windows whose ends are measured when picking seeds: bounded work for hours of music
+SEED_TAIL_S = 0.5  # a seed ends sounding when the RMS of its last half second ...
+SOUNDING_SHARE = 0.5  # ... is at least this share of the candidates' median
+
+
 @dataclass
 class Clips:
     """What one generation wrote: the paths, and each clip's continuation and seed as audio at ``rate``."""
@@ -59,17 +64,24 @@ def path_span(paths: list[Path]) -> str:
     return f"{paths[0]} ... {paths[-1]}" if len(paths) > 1 else str(paths[0])
 
 
-def pick_seeds(windows: Windows, count: int, rng: np.random.Generator) -> np.ndarray:
+def pick_seeds(windows: Windows, count: int, rng: np.random.Generator, spec: FrameSpec | None = None) -> np.ndarray:
     """``count`` random windows, normalised: [count, length + 1, frame_dim].
 
     Drawn without replacement (distinct windows give distinct clips); only when there are fewer windows than clips
-    is a window used again, each as often as the others give or take one.
+    is a window used again, each as often as the others give or take one. With the frames' ``spec``, windows that
+    end sounding come first, so that no clip opens in the pause its seed ended in: of SEED_CANDIDATES drawn, those
+    whose last SEED_TAIL_S is at least SOUNDING_SHARE as loud as the candidates' median.
     """
     if len(windows) == 0:
         raise UserError("no audio to seed generation with: one file must hold at least 2 frames")
-    rounds, rest = divmod(count, len(windows))
-    order = [rng.permutation(len(windows)) for _ in range(rounds)] + [rng.choice(len(windows), rest, replace=False)]
-    return np.stack([windows[i] for i in np.concatenate(order)])
+    order = rng.permutation(len(windows))
+    if spec is not None:
+        candidates = order[:max(SEED_CANDIDATES, count)]
+        tail = max(1, round(SEED_TAIL_S * spec.frames_per_second))
+        power = np.array([spec.power(windows[i][-tail:] * windows.std + windows.mean).mean() for i in candidates])
+        sounding = power >= SOUNDING_SHARE ** 2 * np.median(power)
+        order = np.concatenate([candidates[sounding], candidates[~sounding], order[len(candidates):]])
+    return np.stack([windows[i] for i in np.resize(order, count)])
 
 
 class DecodedAtTheEnd:
@@ -183,7 +195,7 @@ def write_clips(model: WaveLSTM, windows: Windows, spec: FrameSpec, count: int, 
     rate = spec.sample_rate
     continuation = math.ceil(seconds * rate)
     started = time.monotonic()
-    seeds = torch.from_numpy(pick_seeds(windows, count, np.random.default_rng(seed))).to(device)
+    seeds = torch.from_numpy(pick_seeds(windows, count, np.random.default_rng(seed), spec)).to(device)
     generated = generate_frames(model.eval(), seeds, spec.frames_for(continuation), noise, seed, progress)
     frames = torch.cat([seeds, generated.to(seeds.dtype)], dim=1) if include_seed else generated
     offset = seeds.shape[1] * spec.hop_size if include_seed else 0
