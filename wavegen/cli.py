@@ -204,6 +204,10 @@ def build_parser() -> Parser:
     gen.add_argument("--generation-noise", type=noise_level, default=Settings.generation_noise,
                      help="std of Gaussian noise on every frame fed back during generation (normalised frames) "
                           "(default: %(default)s)")
+    gen.add_argument("--choice-temperature", type=positive_float, default=Settings.choice_temperature,
+                     help="how generation draws among the --hypotheses: their chosen shares are softened by this "
+                          "temperature, so above 1 the less likely ones are drawn more often (more varied clips), "
+                          "below 1 the likeliest (default: %(default)s)")
     gen.add_argument("--include-seed", action="store_true",
                      help="start every clip with its seed, so you hear where the model takes over")
     gen.add_argument("--png", action="store_true",

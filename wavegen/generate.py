@@ -139,12 +139,13 @@ class KeptFrames:
 
 @torch.inference_mode()
 def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise: float = 0.0, seed: int = 0,
-                    progress: bool = True) -> torch.Tensor:
+                    progress: bool = True, temperature: float = 1.0) -> torch.Tensor:
     """Continue every seed [g, T, frame_dim] by ``num_frames`` predicted frames: [g, num_frames, frame_dim].
 
     Each step draws one of the model's hypotheses from its choice head and runs the LSTM once on it, with the state
     carried (``LSTMStepper``: float16 weights on the CPU). ``noise``: the std of Gaussian noise added to every frame
-    fed back (normalised units; the written frames are the chosen hypotheses).
+    fed back (normalised units; the written frames are the chosen hypotheses). ``temperature`` divides the choice
+    head's logits before the draw: above 1 the less likely hypotheses are drawn more often.
     """
     hidden, state = model.lstm(model.encode(seeds))
     last = hidden[:, -1]
@@ -158,7 +159,7 @@ def generate_frames(model: WaveLSTM, seeds: torch.Tensor, num_frames: int, noise
     noise_shape = (count, model.config.frame_dim)
     for i in tqdm(range(num_frames), desc="generating", unit="frame", disable=not progress, file=sys.stderr):
         if model.choose is not None:
-            probabilities = model.choose(last).float().softmax(-1)
+            probabilities = (model.choose(last).float() / temperature).softmax(-1)
             chosen = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
         step_input = feedback(i, last, chosen)
         if i + 1 < num_frames:
@@ -184,8 +185,8 @@ def frames_to_audio(frames: np.ndarray, mean: np.ndarray, std: np.ndarray, spec:
 
 
 def write_clips(model: WaveLSTM, windows: Windows, spec: FrameSpec, count: int, seconds: float, output_name: str,
-                seed: int, noise: float = 0.0, include_seed: bool = False, with_seeds: bool = False,
-                progress: bool = True) -> Clips:
+                seed: int, noise: float = 0.0, temperature: float = 1.0, include_seed: bool = False,
+                with_seeds: bool = False, progress: bool = True) -> Clips:
     """Generate ``count`` clips continuing ``seconds`` each as ``{output_name}-{i}.wav`` (44.1 kHz 16-bit).
 
     ``include_seed``: each file starts with its seed, so a listener hears where the model takes over. The returned
@@ -196,7 +197,8 @@ def write_clips(model: WaveLSTM, windows: Windows, spec: FrameSpec, count: int, 
     continuation = math.ceil(seconds * rate)
     started = time.monotonic()
     seeds = torch.from_numpy(pick_seeds(windows, count, np.random.default_rng(seed), spec)).to(device)
-    generated = generate_frames(model.eval(), seeds, spec.frames_for(continuation), noise, seed, progress)
+    generated = generate_frames(model.eval(), seeds, spec.frames_for(continuation), noise, seed, progress,
+                                temperature)
     frames = torch.cat([seeds, generated.to(seeds.dtype)], dim=1) if include_seed else generated
     offset = seeds.shape[1] * spec.hop_size if include_seed else 0
     audio = frames_to_audio(frames.float().cpu().numpy(), windows.mean, windows.std, spec, offset + continuation,

@@ -25,7 +25,7 @@ from wavegen.evaluate import EVAL_RATE, Music, report, score
 from wavegen.example import install_example
 from wavegen.preflight import check_paths, generation_problem
 from wavegen.preprocess import prepare
-from wavegen.settings import GENERATION_NOISE, Settings, flag_text, with_checkpoint_settings
+from wavegen.settings import CHOICE_TEMPERATURE, GENERATION_NOISE, Settings, flag_text, with_checkpoint_settings
 
 if TYPE_CHECKING:
     from wavegen.generate import Clips
@@ -74,7 +74,8 @@ def run(settings: Settings) -> int:
         if settings.generated_music_num and generates:
             clips = generate(trained, settings.generated_music_num, settings.seconds_to_generate,
                              settings.output_music_name, settings.seed, settings.generation_noise,
-                             settings.include_seed, settings.png, progress=not settings.no_progress)
+                             settings.choice_temperature, settings.include_seed, settings.png,
+                             progress=not settings.no_progress)
             try:  # the clips are written: music too short to hold anything out ends the run with a note, not an error
                 write_score(list(resample(clips.audio, clips.rate, EVAL_RATE)), trained.files, trained.settings)
             except UserError as e:
@@ -136,13 +137,13 @@ def train(settings: Settings) -> Trained:
 
 
 def generate(trained: Trained, count: int, seconds: float, output_name: str, seed: int = 0,
-             noise: float = GENERATION_NOISE, include_seed: bool = False, png: bool = False,
-             progress: bool = True) -> Clips:
+             noise: float = GENERATION_NOISE, temperature: float = CHOICE_TEMPERATURE, include_seed: bool = False,
+             png: bool = False, progress: bool = True) -> Clips:
     """Write ``count`` clips continuing ``seconds`` each as ``{output_name}-{i}.wav`` (wavegen.generate.write_clips),
     with ``png`` each clip's spectrogram beside its seed's as ``{output_name}-{i}.png``."""
     from wavegen.generate import write_clips
     clips = write_clips(trained.model, trained.windows, trained.settings.frame_spec(), count, seconds, output_name,
-                        seed, noise, include_seed, with_seeds=png, progress=progress)
+                        seed, noise, temperature, include_seed, with_seeds=png, progress=progress)
     if png:
         from wavegen.plots import write_spectrogram_png
         for path, seed_audio, clip in zip(clips.paths, clips.seeds, clips.audio):
@@ -220,7 +221,8 @@ def more_clips_command(settings: Settings) -> str:
     words = ["-e", "0"]
     for flag, dest in [("-d", "datasets_folder_path"), ("-t", "traindata_folder_path"), ("--checkpoint", "checkpoint"),
                        ("-s", "seconds_to_generate"), ("-g", "generated_music_num"),
-                       ("--generation-noise", "generation_noise"), ("--device", "device")]:
+                       ("--generation-noise", "generation_noise"), ("--choice-temperature", "choice_temperature"),
+                       ("--device", "device")]:
         value = getattr(settings, dest)
         if value != getattr(Settings, dest) and (dest, value) != ("generated_music_num", 0):  # -g 0 makes none
             words += [flag, flag_text(value)]

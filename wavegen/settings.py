@@ -17,6 +17,7 @@ from wavegen.framer import FrameSpec, usable_cpus
 HYPOTHESES = 4  # next-frame proposals per step: sharper than one blurry average (README: measured on five sets)
 INPUT_NOISE = 0.5  # the anti-drone defaults, chosen by measurement on 10 min of Palestrina (README)
 GENERATION_NOISE = 2.5
+CHOICE_TEMPERATURE = 1.0
 DROPOUT = 0.2  # against learning the training music by heart (README: measured on the chorales)
 EMA_DECAY = 0.998  # the weights' moving average that validation and generation use (README: measured)
 WINDOW_FLAGS = ("sequence_length", "stride")  # what a resumed run may change: other windows over the same music
@@ -65,6 +66,7 @@ class Settings:
     seconds_to_generate: float = 10.0
     generated_music_num: int = 10
     generation_noise: float = GENERATION_NOISE
+    choice_temperature: float = CHOICE_TEMPERATURE
     include_seed: bool = False
     png: bool = False
     evaluate: list[Path] | None = None  # not None: only score these clips ([]: those the last generation wrote)

@@ -23,8 +23,8 @@ FLAGS = ["-d", "--datasets-folder-path", "-t", "--traindata-folder-path", "-o", 
          "--seconds-to-generate", "-g", "--generated-music-num", "--preprocess-only", "--example", "--seed",
          "--device", "--checkpoint", "--learning-rate", "--block-size", "--sequence-length", "--stride",
          "--val-fraction", "--workers", "--no-progress", "--framer", "--features", "--sample-rate", "--frame-size",
-         "--hop-size", "--hypotheses", "--keep-gate", "--input-noise", "--generation-noise", "--include-seed", "--png",
-         "--evaluate", "--max-time"]
+         "--hop-size", "--hypotheses", "--keep-gate", "--input-noise", "--generation-noise", "--choice-temperature",
+         "--include-seed", "--png", "--evaluate", "--max-time"]
 
 
 def tiny_run(tmp_path: Path, dataset: Path, *extra: str) -> list[str]:
@@ -42,7 +42,7 @@ def test_defaults_and_types():
     assert args.stride == args.sequence_length == 128
     assert (args.framer, args.features, args.sample_rate, args.frame_size, args.hop_size) == (
         "stft", "logmag", 22050, 2048, 512)
-    assert (args.hypotheses, args.input_noise, args.generation_noise) == (4, 0.5, 2.5)
+    assert (args.hypotheses, args.input_noise, args.generation_noise, args.choice_temperature) == (4, 0.5, 2.5, 1.0)
     assert (args.dropout, args.ema_decay) == (0.2, 0.998)
     assert args.max_silence == 0.25 and parse_args(["--max-silence", "OFF"]).max_silence is None
     assert parse_args(["--framer", "blocks"]).sequence_length == 40
@@ -69,6 +69,7 @@ def test_defaults_and_types():
     (["--hop-size", "1100"], "--frame-size 2048 must be even and at least twice --hop-size 1100"),
     (["--frame-size", "1023"], "--frame-size 1023 must be even"),
     (["--generation-noise", "-1"], "argument --generation-noise: '-1' must be 0 or more"),
+    (["--choice-temperature", "0"], "argument --choice-temperature: '0' must be"),
     (["--ema-decay", "1"], "argument --ema-decay: '1' must be in [0, 1)"),
     (["--dropout", "-0.1"], "argument --dropout: '-0.1' must be in [0, 1)"),
     (["--max-silence", "none"], "argument --max-silence: 'none' is not a number (or off, to keep every silence)"),
@@ -83,8 +84,10 @@ def test_bad_values_are_rejected_before_any_work(argv, message, capsys):
 
 def test_the_command_for_more_clips_makes_clips_and_names_only_what_the_checkpoint_does_not_hold():
     words = shlex.split(more_clips_command(parse_args(["-e", "1", "-g", "0", "-n", "64", "--max-silence", "off",
-                                                       "-s", "4", "--generation-noise", "0", "--png"])))
-    assert words[1:] == ["-e", "0", "-s", "4", "--generation-noise", "0", "--png", "--seed", "1", "-o", "output-more"]
+                                                       "-s", "4", "--generation-noise", "0",
+                                                       "--choice-temperature", "2", "--png"])))
+    assert words[1:] == ["-e", "0", "-s", "4", "--generation-noise", "0", "--choice-temperature", "2", "--png",
+                         "--seed", "1", "-o", "output-more"]
     assert parse_args(words[1:]).generated_music_num > 0  # after -g 0, the default count rather than none again
     assert "-g 3" in more_clips_command(parse_args(["-g", "3"]))
 

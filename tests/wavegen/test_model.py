@@ -110,6 +110,25 @@ def test_generation_feeds_back_the_drawn_hypothesis():
     torch.testing.assert_close(generate_frames(model, seeds, 6, seed=3, progress=False), generated)
 
 
+def test_choice_temperature_spreads_the_draws_over_the_hypotheses():
+    """Hypothesis h always writes h everywhere and the choice head favours hypothesis 0 at 95 %: at temperature 1
+    about 95 % of the frames are 0s, at 4 the favourite's share falls to 1 / (1 + 19 ** -0.25) = 0.68."""
+    model = small_model(hypotheses=2)
+    with torch.no_grad():
+        model.decode.weight.zero_()
+        model.decode.bias.copy_(torch.arange(2.0).repeat_interleave(8))
+        model.choose.weight.zero_()
+        model.choose.bias.copy_(torch.tensor([np.log(19.0), 0.0]))
+    seeds = torch.randn(50, 4, 8)
+
+    def share_of_favourite(temperature: float) -> float:
+        frames = generate_frames(model, seeds, 40, seed=1, progress=False, temperature=temperature)
+        return float((frames[..., 0] == 0).float().mean())
+
+    assert 0.93 < share_of_favourite(1.0) < 0.97
+    assert 0.63 < share_of_favourite(4.0) < 0.72
+
+
 def gated_copy(model: WaveLSTM, keep_bias: float) -> WaveLSTM:
     """``model`` with a keep gate whose weights are zero and whose bias is ``keep_bias`` everywhere."""
     gated = WaveLSTM(WaveLSTMConfig(**{**vars(model.config), "keep_gate": True})).eval()
