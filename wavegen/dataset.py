@@ -44,7 +44,10 @@ class Windows:
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> np.ndarray:
+    def raw(self, i: int) -> np.ndarray:
+        """Window ``i`` as the cache holds it (not normalised): a view [length + 1, frame_dim]."""
         segment, start = self.index[i]
-        window = self.segments[segment][start:start + self.length + 1]
-        return (window.astype(np.float32) - self.mean) / self.std
+        return self.segments[segment][start:start + self.length + 1]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return (self.raw(i).astype(np.float32) - self.mean) / self.std

@@ -78,7 +78,7 @@ def pick_seeds(windows: Windows, count: int, rng: np.random.Generator, spec: Fra
     if spec is not None:
         candidates = order[:max(SEED_CANDIDATES, count)]
         tail = max(1, round(SEED_TAIL_S * spec.frames_per_second))
-        power = np.array([spec.power(windows[i][-tail:] * windows.std + windows.mean).mean() for i in candidates])
+        power = np.array([spec.power(windows.raw(i)[-tail:]).mean() for i in candidates])
         sounding = power >= SOUNDING_SHARE ** 2 * np.median(power)
         order = np.concatenate([candidates[sounding], candidates[~sounding], order[len(candidates):]])
     return np.stack([windows[i] for i in np.resize(order, count)])
