@@ -30,7 +30,7 @@ import soundfile as sf
 
 from audio_sources import SOURCES, TRACK_SECONDS, make_source, render_tracks, renderer
 from bench_common import MUSIC_COMPOSER, add_basics, describe_machine, run_timed, write_results
-from wavegen.settings import HYPOTHESES, Settings
+from wavegen.settings import GENERATION_NOISE, HYPOTHESES, Settings
 
 
 def verdict(good: bool) -> str:
@@ -204,7 +204,8 @@ def time_generation(args: argparse.Namespace) -> None:
     files = [args.dataset / entry.rel for entry in prepared.entries]
     started, started_cpu = time.perf_counter(), time.process_time()
     clips = write_clips(model, windows, spec, args.clips, args.seconds, settings.output_music_name, seed=0,
-                        noise=settings.generation_noise, progress=False)
+                        noise=GENERATION_NOISE if settings.generation_noise is None else settings.generation_noise,
+                        progress=False)
     generated, generated_cpu = time.perf_counter(), time.process_time()
     write_score(list(resample(clips.audio, clips.rate, EVAL_RATE)), files, settings)  # as pipeline.run does
     scored, scored_cpu = time.perf_counter(), time.process_time()

@@ -18,7 +18,7 @@ from engine.arguments import (device_name, duration, fraction, non_negative_int,
 from engine.errors import UserError
 from wavegen.framer import FEATURES, FRAMERS, usable_cpus
 from wavegen.pipeline import run
-from wavegen.settings import Settings
+from wavegen.settings import GENERATION_NOISE, KEPT_GENERATION_NOISE, Settings
 
 DESCRIPTION = """\
 Generate music from your audio: every run reconciles the cache in the train-data folder with the audio files in the
@@ -203,7 +203,7 @@ def build_parser() -> Parser:
                      help="number of clips; 0 trains without generating (default: %(default)s)")
     gen.add_argument("--generation-noise", type=noise_level, default=Settings.generation_noise,
                      help="std of Gaussian noise on every frame fed back during generation (normalised frames) "
-                          "(default: %(default)s)")
+                          f"(default: {GENERATION_NOISE}, or {KEPT_GENERATION_NOISE} for a --keep-gate model)")
     gen.add_argument("--choice-temperature", type=positive_float, default=Settings.choice_temperature,
                      help="how generation draws among the --hypotheses: their chosen shares are softened by this "
                           "temperature, so above 1 the less likely ones are drawn more often (more varied clips), "

@@ -25,7 +25,8 @@ from wavegen.evaluate import EVAL_RATE, Music, report, score
 from wavegen.example import install_example
 from wavegen.preflight import check_paths, generation_problem
 from wavegen.preprocess import prepare
-from wavegen.settings import CHOICE_TEMPERATURE, GENERATION_NOISE, Settings, flag_text, with_checkpoint_settings
+from wavegen.settings import (CHOICE_TEMPERATURE, Settings, default_generation_noise, flag_text,
+                              with_checkpoint_settings)
 
 if TYPE_CHECKING:
     from wavegen.generate import Clips
@@ -137,11 +138,12 @@ def train(settings: Settings) -> Trained:
 
 
 def generate(trained: Trained, count: int, seconds: float, output_name: str, seed: int = 0,
-             noise: float = GENERATION_NOISE, temperature: float = CHOICE_TEMPERATURE, include_seed: bool = False,
+             noise: float | None = None, temperature: float = CHOICE_TEMPERATURE, include_seed: bool = False,
              png: bool = False, progress: bool = True) -> Clips:
     """Write ``count`` clips continuing ``seconds`` each as ``{output_name}-{i}.wav`` (wavegen.generate.write_clips),
     with ``png`` each clip's spectrogram beside its seed's as ``{output_name}-{i}.png``."""
     from wavegen.generate import write_clips
+    noise = default_generation_noise(trained.settings.keep_gate) if noise is None else noise
     clips = write_clips(trained.model, trained.windows, trained.settings.frame_spec(), count, seconds, output_name,
                         seed, noise, temperature, include_seed, with_seeds=png, progress=progress)
     if png:

@@ -42,7 +42,7 @@ def test_defaults_and_types():
     assert args.stride == args.sequence_length == 128
     assert (args.framer, args.features, args.sample_rate, args.frame_size, args.hop_size) == (
         "stft", "logmag", 22050, 2048, 512)
-    assert (args.hypotheses, args.input_noise, args.generation_noise, args.choice_temperature) == (4, 0.5, 2.5, 1.0)
+    assert (args.hypotheses, args.input_noise, args.generation_noise, args.choice_temperature) == (4, 0.5, None, 1.0)
     assert (args.dropout, args.ema_decay) == (0.2, 0.998)
     assert args.max_silence == 0.25 and parse_args(["--max-silence", "OFF"]).max_silence is None
     assert parse_args(["--framer", "blocks"]).sequence_length == 40

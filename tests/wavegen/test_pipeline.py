@@ -8,7 +8,7 @@ import soundfile as sf
 
 from engine.errors import UserError
 from wavegen.pipeline import generate, score_clips, train
-from wavegen.settings import Settings, with_checkpoint_settings
+from wavegen.settings import GENERATION_NOISE, KEPT_GENERATION_NOISE, Settings, with_checkpoint_settings
 
 
 def tiny(tmp_path: Path, dataset: Path, **fields) -> Settings:
@@ -37,6 +37,21 @@ def test_train_generate_from_the_checkpoint_and_score(tmp_path, dataset):
     result = score_clips(clips.paths, saved.settings)
     assert result["count"] == 2 and result["clip_seconds"] == pytest.approx(0.5, abs=1e-3)
     assert json.loads((tmp_path / "out" / "clip-evaluation.json").read_text())["count"] == 2
+
+
+@pytest.mark.parametrize("keep_gate, noise", [(False, GENERATION_NOISE), (True, KEPT_GENERATION_NOISE)])
+def test_generation_noise_defaults_to_the_models(tmp_path, dataset, keep_gate, noise):
+    """Without a noise, a model with the keep gate (which holds frames) generates with more than one without."""
+    trained = train(tiny(tmp_path, dataset, hidden_layer_neurons=16, hidden_layer_count=1, epochs=1,
+                         keep_gate=keep_gate))
+
+    def clips(name: str, **noise_given) -> object:
+        return generate(trained, count=2, seconds=0.5, output_name=str(tmp_path / name), progress=False,
+                        **noise_given).audio
+
+    default = clips("default")
+    assert (default == clips("given", noise=noise)).all()
+    assert not (default == clips("other", noise=noise + 0.5)).all()
 
 
 def test_settings_default_as_the_command_and_given_fields_are_checked_against_a_checkpoint():
