@@ -345,11 +345,12 @@ class Studio:
         """Audio clips from a wavegen checkpoint, each with its spectrogram beside its seed's, then scored against
         the held-out end of the music it learnt from."""
         from wavegen.preflight import generation_problem
-        from wavegen.settings import Settings, with_checkpoint_settings
+        from wavegen.settings import CHOICE_TEMPERATURE, Settings, with_checkpoint_settings
         from wavegen.train import checkpoint_settings, load_saved
         checkpoint = self.workspace.resolve(params.text("model"))
         count = params.number("count", int, 1, 8, 2)
         seconds = params.number("seconds", float, 0.25, 60.0, 5.0)
+        temperature = params.number("choice_temperature", float, 0.05, 5.0, CHOICE_TEMPERATURE)
         seed = params.seed()
         music = self.workspace.resolve(params.text("music", "input_music_dataset"))
         cache = self.workspace.resolve(params.text("cache", "train_data"), must_exist=False)
@@ -373,7 +374,8 @@ class Studio:
             job.step(0, 3, "loading the model and its seed windows (once per checkpoint)")
             trained = self.trained_audio(settings)
             job.step(1, 3, f"generating {count} clip(s) of {seconds:g} s")
-            clips = generate(trained, count, seconds, str(name), seed, png=True, progress=False)
+            clips = generate(trained, count, seconds, str(name), seed, temperature=temperature, png=True,
+                             progress=False)
             job.step(2, 3, "scoring the clips against the held-out music")
             items = [{"title": path.stem, "wav": self.workspace.relative(path),
                       "png": self.workspace.relative(path.with_suffix(".png"))} for path in clips.paths]
@@ -384,8 +386,9 @@ class Studio:
                 lines = [f"no evaluation: {e}"]
             job.step(3, 3, "done")
             return {"items": items, "lines": lines}
+        chosen = ["--choice-temperature", f"{temperature:g}"] if temperature != CHOICE_TEMPERATURE else []
         return command("-e", 0, "-d", self.shown(music), "-t", self.shown(cache), "--checkpoint",
-                       self.shown(checkpoint), "-g", count, "-s", f"{seconds:g}", "--png", "--seed", seed,
+                       self.shown(checkpoint), "-g", count, "-s", f"{seconds:g}", *chosen, "--png", "--seed", seed,
                        "-o", self.shown(name)), work
 
     def trained_audio(self, settings: Any) -> Trained:

@@ -27,6 +27,7 @@ const ACTIONS = {
   clips: { label: "Audio clips", needs: "clips", fields: [
     ["number", "count", "clips", { min: 1, max: 8, value: 2 }],
     ["number", "seconds", "seconds each", { min: 0.25, max: 60, step: 0.25, value: 5 }],
+    ["range", "choice_temperature", "variety (choice temperature)", { min: 0.25, max: 3, step: 0.05, value: 1 }],
     ["text", "music", "music it learnt from (folder)", { value: "input_music_dataset" }],
     ["text", "cache", "frame cache (folder)", { value: "train_data" }], SEED] },
 };

@@ -117,12 +117,15 @@ def test_audio_clips_play_with_their_spectrograms_and_are_scored(studio):
                                      or job.result["lines"][0].startswith("no evaluation"))
     assert job.command.startswith("music-composer -e 0 -d input_music_dataset -t train_data --checkpoint "
                                   "checkpoints/wavegen.pt -g 1 -s 0.5 --png --seed 3 -o studio/outputs/")
+    varied = done(studio, "clips", model="checkpoints/wavegen.pt", count=1, seconds=0.5, seed=3, choice_temperature=2)
+    assert " -s 0.5 --choice-temperature 2 --png --seed 3 " in varied.command
 
 
 @pytest.mark.parametrize("action, params, message", [
     ("sample", {"model": "runs/mel", "count": 0}, "count: 0 is out of range (from 1 to 32)"),
     ("sample", {"model": "runs/mel", "count": "many"}, "count: 'many' is not a whole number"),
     ("sample", {"model": "runs/mel", "temperature": -1}, "temperature: -1 is out of range"),
+    ("clips", {"model": "checkpoints/wavegen.pt", "choice_temperature": 0}, "choice_temperature: 0 is out of range"),
     ("sample", {"model": "../outside"}, "../outside: outside the workspace"),
     ("sample", {"model": "/etc"}, "/etc: give a path inside the workspace"),
     ("sample", {"model": "runs/training"}, "runs/training: no checkpoint.pt yet"),

@@ -115,8 +115,11 @@ def test_the_studio_in_a_browser(page, tmp_path):
     page.click("li[data-model='checkpoints/wavegen.pt']")
     page.fill("input[name=count]", "1")
     page.fill("input[name=seconds]", "0.5")
+    page.eval_on_selector("input[name=choice_temperature]",
+                          "e => { e.value = 2; e.dispatchEvent(new Event('input')); }")  # the variety slider
     card = run_and_wait(page, 3)
     assert card.locator(".item img").count() == 1 and card.locator(".item audio").count() == 1
+    assert "--choice-temperature 2 " in card.locator(".command code").inner_text()
     assert "evaluation" in card.locator(".lines").inner_text()
     page.wait_for_function(LOADED)  # every picture shown and every clip playable, the audio one's too
     screenshot(page, "audio", tmp_path)
