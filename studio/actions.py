@@ -75,6 +75,10 @@ class Params:
         chords = " ".join(str(self.values.get("chords") or "").split())
         return ["--chords", chords] if chords else []
 
+    def optional_number(self, name: str, kind: type, low: float, high: float) -> Any:
+        """A number that may be left empty (None: the command's own default)."""
+        return None if self.values.get(name) in (None, "") else self.number(name, kind, low, high)
+
     def seed(self) -> int:
         """The seed asked for, else a new one (shown in the command, so the output can be made again)."""
         if self.values.get("seed") in (None, ""):
@@ -351,6 +355,7 @@ class Studio:
         count = params.number("count", int, 1, 8, 2)
         seconds = params.number("seconds", float, 0.25, 60.0, 5.0)
         temperature = params.number("choice_temperature", float, 0.05, 5.0, CHOICE_TEMPERATURE)
+        noise = params.optional_number("generation_noise", float, 0.0, 10.0)  # None: the model's default
         seed = params.seed()
         music = self.workspace.resolve(params.text("music", "input_music_dataset"))
         cache = self.workspace.resolve(params.text("cache", "train_data"), must_exist=False)
@@ -374,7 +379,7 @@ class Studio:
             job.step(0, 3, "loading the model and its seed windows (once per checkpoint)")
             trained = self.trained_audio(settings)
             job.step(1, 3, f"generating {count} clip(s) of {seconds:g} s")
-            clips = generate(trained, count, seconds, str(name), seed, temperature=temperature, png=True,
+            clips = generate(trained, count, seconds, str(name), seed, noise, temperature, png=True,
                              progress=False)
             job.step(2, 3, "scoring the clips against the held-out music")
             items = [{"title": path.stem, "wav": self.workspace.relative(path),
@@ -387,6 +392,8 @@ class Studio:
             job.step(3, 3, "done")
             return {"items": items, "lines": lines}
         chosen = ["--choice-temperature", f"{temperature:g}"] if temperature != CHOICE_TEMPERATURE else []
+        if noise is not None:
+            chosen += ["--generation-noise", f"{noise:g}"]
         return command("-e", 0, "-d", self.shown(music), "-t", self.shown(cache), "--checkpoint",
                        self.shown(checkpoint), "-g", count, "-s", f"{seconds:g}", *chosen, "--png", "--seed", seed,
                        "-o", self.shown(name)), work

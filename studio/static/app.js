@@ -28,6 +28,7 @@ const ACTIONS = {
     ["number", "count", "clips", { min: 1, max: 8, value: 2 }],
     ["number", "seconds", "seconds each", { min: 0.25, max: 60, step: 0.25, value: 5 }],
     ["range", "choice_temperature", "variety (choice temperature)", { min: 0.25, max: 3, step: 0.05, value: 1 }],
+    ["number", "generation_noise", "generation noise (empty: the model's)", { min: 0, max: 10, step: 0.1, placeholder: "default" }],
     ["text", "music", "music it learnt from (folder)", { value: "input_music_dataset" }],
     ["text", "cache", "frame cache (folder)", { value: "train_data" }], SEED] },
 };

@@ -119,6 +119,10 @@ def test_audio_clips_play_with_their_spectrograms_and_are_scored(studio):
                                   "checkpoints/wavegen.pt -g 1 -s 0.5 --png --seed 3 -o studio/outputs/")
     varied = done(studio, "clips", model="checkpoints/wavegen.pt", count=1, seconds=0.5, seed=3, choice_temperature=2)
     assert " -s 0.5 --choice-temperature 2 --png --seed 3 " in varied.command
+    noisier = done(studio, "clips", model="checkpoints/wavegen.pt", count=1, seconds=0.5, seed=3, generation_noise=3)
+    assert " -s 0.5 --generation-noise 3 --png --seed 3 " in noisier.command
+    first, noisy = (files_of(studio, j, ("wav",))[0].read_bytes() for j in (job, noisier))
+    assert first != noisy  # the noise reaches generation
 
 
 @pytest.mark.parametrize("action, params, message", [
@@ -126,6 +130,7 @@ def test_audio_clips_play_with_their_spectrograms_and_are_scored(studio):
     ("sample", {"model": "runs/mel", "count": "many"}, "count: 'many' is not a whole number"),
     ("sample", {"model": "runs/mel", "temperature": -1}, "temperature: -1 is out of range"),
     ("clips", {"model": "checkpoints/wavegen.pt", "choice_temperature": 0}, "choice_temperature: 0 is out of range"),
+    ("clips", {"model": "checkpoints/wavegen.pt", "generation_noise": -1}, "generation_noise: -1 is out of range"),
     ("sample", {"model": "../outside"}, "../outside: outside the workspace"),
     ("sample", {"model": "/etc"}, "/etc: give a path inside the workspace"),
     ("sample", {"model": "runs/training"}, "runs/training: no checkpoint.pt yet"),

@@ -117,9 +117,10 @@ def test_the_studio_in_a_browser(page, tmp_path):
     page.fill("input[name=seconds]", "0.5")
     page.eval_on_selector("input[name=choice_temperature]",
                           "e => { e.value = 2; e.dispatchEvent(new Event('input')); }")  # the variety slider
+    page.fill("input[name=generation_noise]", "2")
     card = run_and_wait(page, 3)
     assert card.locator(".item img").count() == 1 and card.locator(".item audio").count() == 1
-    assert "--choice-temperature 2 " in card.locator(".command code").inner_text()
+    assert "--choice-temperature 2 --generation-noise 2 " in card.locator(".command code").inner_text()
     assert "evaluation" in card.locator(".lines").inner_text()
     page.wait_for_function(LOADED)  # every picture shown and every clip playable, the audio one's too
     screenshot(page, "audio", tmp_path)
