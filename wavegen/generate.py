@@ -106,16 +106,16 @@ class DecodedAtTheEnd:
 
 
 class KeptFrames:
-    """Generation's feedback for a keep-gate model: each step's frame is drawn from the chosen hypothesis's gate
-    (``drawn``: each bin holds the last frame or takes the new value), and only the chosen hypotheses' weights are read
-    (one float16 product per hypothesis drawn)."""
+    """Generation's feedback for a keep-gate model: each step's frame is drawn through the gate (``drawn``: each bin
+    holds the last frame or takes the chosen hypothesis's new value), and only the chosen hypotheses' weights are read
+    (one float16 product per hypothesis drawn, the gate's with it)."""
 
     def __init__(self, model: WaveLSTM, first: torch.Tensor, num_frames: int, seed: int):
         k, dim = model.config.hypotheses, model.config.frame_dim
-        weights = [layer.weight.unflatten(0, (k, dim)) for layer in (model.decode, model.keep)]
-        biases = [layer.bias.unflatten(0, (k, dim)) for layer in (model.decode, model.keep)]
-        self.products = [linear_product(torch.cat([w[h] for w in weights]), torch.cat([b[h] for b in biases]))
-                         for h in range(k)]  # hypothesis h: its new frame, then its keep logits
+        weight, bias = model.decode.weight.unflatten(0, (k, dim)), model.decode.bias.unflatten(0, (k, dim))
+        self.products = [linear_product(torch.cat([weight[h], model.keep.weight]),
+                                        torch.cat([bias[h], model.keep.bias]))
+                         for h in range(k)]  # hypothesis h: its new frame, then the keep logits
         self.encode = linear_product(model.encode.weight, model.encode.bias)
         self.frame = first
         self.written = first.new_empty(len(first), num_frames, dim)

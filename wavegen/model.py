@@ -10,8 +10,9 @@ output (training only) keeps it from learning a small dataset by heart. The LSTM
 from call to call, so generation costs one step per new frame (see ``feedback_layer``).
 
 With the keep gate (``--keep-gate``) each hypothesis keeps, bin by bin, a learned share of the last frame and takes
-the rest from a new one: the LSTM's few units no longer have to carry the whole frame through to repeat what goes on
-sounding, which is most of what the next frame is. Training fits the blend (the least-squares guess) and, with a
+the rest from its own new frame. One gate serves all K: what goes on sounding does not depend on which new frame comes,
+and a gate per hypothesis made a training step twice as slow. The LSTM's few units no longer have to carry the whole
+frame through to repeat what goes on sounding, which is most of what the next frame is. Training fits the blend (the least-squares guess) and, with a
 tenth of the weight, the new frame alone, so that it is a frame the model means wherever the gate lets go.
 Generation draws from the gate instead of averaging (``drawn``): a bin either holds or takes the new value, so notes
 start and stop instead of gliding. Either way a bin stays between the last frame and the new one, so fed its own
@@ -59,7 +60,7 @@ class WaveLSTM(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.decode = nn.Linear(config.hidden_size, config.frame_dim * config.hypotheses)
         self.choose = nn.Linear(config.hidden_size, config.hypotheses) if config.hypotheses > 1 else None
-        self.keep = nn.Linear(config.hidden_size, config.frame_dim * config.hypotheses) if config.keep_gate else None
+        self.keep = nn.Linear(config.hidden_size, config.frame_dim) if config.keep_gate else None
 
     def forward(self, frames: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
         """The prediction of the frame after each input frame (the choice-weighted mean of the hypotheses: the
@@ -81,9 +82,9 @@ class WaveLSTM(nn.Module):
         return self.decode(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
 
     def keep_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The keep gate's logits [..., K, frame_dim] of LSTM outputs [..., n]: sigmoid gives each bin's share of the
-        last frame."""
-        return self.keep(hidden).unflatten(-1, (self.config.hypotheses, self.config.frame_dim))
+        """The keep gate's logits [..., 1, frame_dim] of LSTM outputs [..., n], one gate for all K hypotheses: sigmoid
+        gives each bin's share of the last frame."""
+        return self.keep(hidden).unsqueeze(-2)
 
     def choice_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits [..., K] of which hypothesis will be nearest the next frame (zeros when K = 1)."""

@@ -51,6 +51,10 @@ def load_saved(checkpoint: Path) -> dict | None:
     if made != FORMAT_VERSION:
         raise UserError(f"checkpoint {checkpoint} was trained on frames of cache format {made}, this version makes "
                         f"format {FORMAT_VERSION}; start afresh with another --checkpoint, or delete {checkpoint}")
+    gate = trained_weights(state).get("keep.weight")
+    if gate is not None and len(gate) != FrameSpec.from_params(hparams).frame_dim:
+        raise UserError(f"checkpoint {checkpoint} has a keep gate per hypothesis, from before the gate was shared "
+                        f"(2026-12-07); train it afresh with another --checkpoint, or delete {checkpoint}")
     return state
 
 

@@ -193,6 +193,14 @@ def test_a_keep_gate_model_trains_resumes_and_generates_as_its_checkpoint_says(t
     capsys.readouterr()
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--no-keep-gate")) == 2
     assert capsys.readouterr().err.count("\n") == 1  # one line: --keep-gate: checkpoint has on, now off
+    state = load_checkpoint(tmp_path / "model.pt")
+    for weights in (state["model"], state["ema"]):  # as a gate per hypothesis was stored before it was shared
+        weights["keep.weight"] = weights["keep.weight"].repeat(4, 1)
+        weights["keep.bias"] = weights["keep.bias"].repeat(4)
+    save_checkpoint(tmp_path / "model.pt", state)
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "has a keep gate per hypothesis" in error and "train it afresh" in error
 
 
 def test_a_model_with_hypotheses_trains_logs_its_winners_and_generates(tmp_path, dataset):
