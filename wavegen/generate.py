@@ -30,6 +30,9 @@ from wavegen.model import WaveLSTM, drawn
 SEED_CANDIDATES = 256  # windows whose ends are measured when picking seeds: bounded work for hours of music
 SEED_TAIL_S = 0.5  # a seed ends sounding when the RMS of its last half second ...
 SOUNDING_SHARE = 0.5  # ... is at least this share of the candidates' median
+# Generation holds a bin with sigmoid(keep logit - HOLD_OFFSET), less often than the gate learnt: fed its own frames,
+# holds compound, a quiet bin stays quiet and clips fade (docs/wavegen.md, "Holding less than the gate learnt").
+HOLD_OFFSET = 1.0
 
 
 @dataclass
@@ -107,8 +110,8 @@ class DecodedAtTheEnd:
 
 class KeptFrames:
     """Generation's feedback for a keep-gate model: each step's frame is drawn through the gate (``drawn``: each bin
-    holds the last frame or takes the chosen hypothesis's new value), and only the chosen hypotheses' weights are read
-    (one float16 product per hypothesis drawn, the gate's with it)."""
+    holds the last frame or takes the chosen hypothesis's new value, with the gate's logits lowered by HOLD_OFFSET),
+    and only the chosen hypotheses' weights are read (one float16 product per hypothesis drawn, the gate's with it)."""
 
     def __init__(self, model: WaveLSTM, first: torch.Tensor, num_frames: int, seed: int):
         k, dim = model.config.hypotheses, model.config.frame_dim
@@ -129,7 +132,7 @@ class KeptFrames:
         for h in chosen.unique().tolist():
             rows = chosen == h
             values, keep_logits = self.products[h](last[rows]).chunk(2, -1)
-            frame[rows] = drawn(values, keep_logits, self.frame[rows], thresholds[rows])
+            frame[rows] = drawn(values, keep_logits - HOLD_OFFSET, self.frame[rows], thresholds[rows])
         self.frame = self.written[:, i] = frame
         return self.encode(frame)
 

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from wavegen.framer import FrameSpec
-from wavegen.generate import frames_to_audio, generate_frames
+from wavegen.generate import HOLD_OFFSET, frames_to_audio, generate_frames
 from wavegen.lstm_step import LSTMStepper
 from wavegen.model import WaveLSTM, WaveLSTMConfig
 
@@ -149,7 +149,7 @@ def test_a_shut_keep_gate_holds_the_last_frame_and_an_open_one_is_the_model_with
 
 
 def test_keep_gate_generation_holds_or_renews_each_bin_as_its_gate_draws():
-    model = gated_copy(small_model(hypotheses=3), 0.0)
+    model = gated_copy(small_model(hypotheses=3), HOLD_OFFSET)  # generation's shares: sigmoid(logit - HOLD_OFFSET)
     torch.nn.init.normal_(model.keep.weight)  # a gate that depends on the LSTM's state
     seeds = torch.randn(2, 4, 8)
     generated = generate_frames(model, seeds, num_frames=40, seed=3, progress=False)
@@ -160,7 +160,7 @@ def test_keep_gate_generation_holds_or_renews_each_bin_as_its_gate_draws():
     held = (generated.unsqueeze(2) - before).abs() < 2e-3
     renewed = (generated.unsqueeze(2) - new).abs() < 2e-3
     assert (held | renewed).all(-1).any(-1).all()  # every frame: one hypothesis, each bin held or renewed
-    shares = model.keep_logits(hidden[:, 3:]).sigmoid()
+    shares = (model.keep_logits(hidden[:, 3:]) - HOLD_OFFSET).sigmoid()
     held_bins = (generated - frames[:, 3:-1]).abs() < 2e-3
     assert 0.3 < held_bins.float().mean() < 0.7  # held about as often as the gate says (its shares average 1/2)
     assert abs(held_bins.float().mean() - shares.mean()) < 0.1
