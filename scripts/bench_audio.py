@@ -30,7 +30,7 @@ import soundfile as sf
 
 from audio_sources import SOURCES, TRACK_SECONDS, make_source, render_tracks, renderer
 from bench_common import MUSIC_COMPOSER, add_basics, describe_machine, run_timed, write_results
-from wavegen.settings import GENERATION_NOISE, HYPOTHESES, Settings
+from wavegen.settings import HYPOTHESES, Settings, default_generation_noise
 
 
 def verdict(good: bool) -> str:
@@ -199,19 +199,19 @@ def time_generation(args: argparse.Namespace) -> None:
     prepared = prepare(args.dataset, args.cache, spec, progress=False)
     mean, std = prepared.normalisation()
     torch.manual_seed(0)
-    model = build_model(model_hparams(spec, args.n, args.l, args.hypotheses))
+    model = build_model(model_hparams(spec, args.n, args.l, args.hypotheses, args.keep_gate))
     windows = Windows(prepared.frames(), settings.sequence_length, settings.stride, mean, std)
     files = [args.dataset / entry.rel for entry in prepared.entries]
     started, started_cpu = time.perf_counter(), time.process_time()
     clips = write_clips(model, windows, spec, args.clips, args.seconds, settings.output_music_name, seed=0,
-                        noise=GENERATION_NOISE if settings.generation_noise is None else settings.generation_noise,
+                        noise=default_generation_noise(args.keep_gate),
                         progress=False)
     generated, generated_cpu = time.perf_counter(), time.process_time()
     write_score(list(resample(clips.audio, clips.rate, EVAL_RATE)), files, settings)  # as pipeline.run does
     scored, scored_cpu = time.perf_counter(), time.process_time()
     audio = args.clips * args.seconds
     print(json.dumps({"seconds_per_clip": args.seconds, "clips": args.clips, "hidden": args.n, "layers": args.l,
-                      "hypotheses": args.hypotheses, "frames": spec.describe(), "threads": torch.get_num_threads(),
+                      "hypotheses": args.hypotheses, "keep_gate": args.keep_gate, "frames": spec.describe(), "threads": torch.get_num_threads(),
                       "generation_s": generated - started, "scoring_s": scored - generated,
                       "wall_s": scored - started, "generation_cpu_s": generated_cpu - started_cpu,
                       "scoring_cpu_s": scored_cpu - generated_cpu, "cpu_s": scored_cpu - started_cpu,
@@ -228,10 +228,12 @@ def thread_label(threads: int | None) -> str:
     return "default_threads" if threads is None else f"{threads}_thread{'s' * (threads > 1)}"
 
 
-def generation_run(data_dir: Path, work: Path, seconds: float, clips: int, threads: int | None) -> dict:
+def generation_run(data_dir: Path, work: Path, seconds: float, clips: int, threads: int | None,
+                   keep_gate: bool) -> dict:
     """One fresh-process generation and scoring at -n 1024 -l 4 (torch's default threads: None)."""
     command = [sys.executable, __file__, "time-generation", str(data_dir), str(work / "cache"), str(work / "clips"),
-               "--seconds", str(seconds), "--clips", str(clips), *(["--threads", str(threads)] if threads else [])]
+               "--seconds", str(seconds), "--clips", str(clips), *(["--threads", str(threads)] if threads else []),
+               "--keep-gate" if keep_gate else "--no-keep-gate"]
     lines = run_timed(command).output.splitlines()
     return {**json.loads(next(line for line in reversed(lines) if line.startswith("{"))),
             "loadavg_1min": os.getloadavg()[0]}
@@ -255,7 +257,8 @@ def speed(args: argparse.Namespace) -> None:
     lengths = sorted(args.seconds)
     sizes = [(seconds, clips) for clips in COUNTS for seconds in lengths]
     settings = {thread_label(n): n for n in ([args.threads] if args.threads else [None, 1])}
-    results = {"machine": describe_machine("each run records its own"), "targets": SPEED_TARGETS, "lengths": lengths}
+    results = {"machine": describe_machine("each run records its own"), "targets": SPEED_TARGETS, "lengths": lengths,
+               "keep_gate": args.keep_gate}
     tried: dict[str, dict[str, list[dict]]] = {label: {run_name(*size): [] for size in sizes} for label in settings}
     with tempfile.TemporaryDirectory(prefix="bench_audio_speed_") as tmp:
         work = Path(tmp)
@@ -265,7 +268,7 @@ def speed(args: argparse.Namespace) -> None:
                 for seconds, clips in sizes:
                     print(f"round {round_ + 1}/{args.repeats}, {label}: {clips} x {seconds:g} s", file=sys.stderr)
                     tried[label][run_name(seconds, clips)].append(
-                        generation_run(data_dir, work, seconds, clips, threads))
+                        generation_run(data_dir, work, seconds, clips, threads, args.keep_gate))
     runs = {label: {name: {**min(r, key=lambda run: run["wall_s"]), "runs_wall_s": [run["wall_s"] for run in r]}
                     for name, r in by_name.items()} for label, by_name in tried.items()}
     results.update(runs=runs, growth={label: {f"x{clips}": growth(by_name, lengths, clips) for clips in COUNTS}
@@ -396,6 +399,8 @@ def main(argv: list[str] | None = None) -> None:
     command.add_argument("--repeats", type=int, default=1, help="rounds of every timing; the fastest is kept")
     command.add_argument("--threads", type=int, help="time with this many torch threads only (default: with "
                                                      "torch's default and with 1)")
+    command.add_argument("--keep-gate", action=argparse.BooleanOptionalAction, default=Settings.keep_gate,
+                         help="time the model with (the default) or without the keep gate")
     add_basics(command, "audio-speed.json", threads=None)
     command.set_defaults(run=speed)
 
@@ -415,6 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     command.add_argument("-n", type=int, default=1024)
     command.add_argument("-l", type=int, default=4)
     command.add_argument("--hypotheses", type=int, default=HYPOTHESES)
+    command.add_argument("--keep-gate", action=argparse.BooleanOptionalAction, default=Settings.keep_gate)
     command.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     command.set_defaults(run=time_generation)
 

@@ -18,7 +18,7 @@ from engine.arguments import (device_name, duration, fraction, non_negative_int,
 from engine.errors import UserError
 from wavegen.framer import FEATURES, FRAMERS, usable_cpus
 from wavegen.pipeline import run
-from wavegen.settings import GENERATION_NOISE, KEPT_GENERATION_NOISE, Settings
+from wavegen.settings import GENERATION_NOISE, INPUT_NOISE, KEPT_GENERATION_NOISE, KEPT_INPUT_NOISE, Settings
 
 DESCRIPTION = """\
 Generate music from your audio: every run reconciles the cache in the train-data folder with the audio files in the
@@ -133,10 +133,10 @@ def build_parser() -> Parser:
                             "draws one per frame (sharper than their blurry average); 1: a plain MSE regressor "
                             "(default: %(default)s)")
     model.add_argument("--keep-gate", action=argparse.BooleanOptionalAction, default=Settings.keep_gate,
-                       help="a learned gate per hypothesis: each bin holds the last frame or takes a new value, "
-                            "as generation draws from it, instead of the whole frame predicted anew: it beats "
-                            "repeating the last frame on music it was not trained on and comes nearer real music, but "
-                            "more clips drift in loudness and an epoch costs more (docs/wavegen.md) (default: off)")
+                       help="a learned gate: each bin holds the last frame or takes a hypothesis's new value, as "
+                            "generation draws from it, instead of the whole frame predicted anew; it beats repeating "
+                            "the last frame on music it was not trained on, where a model without it may not, at 1.4x "
+                            "the cost of a training step (docs/wavegen.md) (default: on)")
     model.add_argument("--framer", choices=FRAMERS, default=Settings.framer,
                        help="stft: overlapping windowed STFT frames, overlap-added back to audio; blocks: the original "
                             "tool's disjoint rfft blocks of --block-size samples (a click at every block boundary) "
@@ -190,7 +190,8 @@ def build_parser() -> Parser:
                             "music it has not heard instead of learning yours by heart (default: %(default)s)")
     train.add_argument("--input-noise", type=noise_level, default=Settings.input_noise,
                        help="std of Gaussian noise on the training inputs (normalised frames), so the model learns to "
-                            "continue from imperfect frames like its own (default: %(default)s)")
+                            "continue from imperfect frames like its own "
+                            f"(default: {KEPT_INPUT_NOISE} with the keep gate, {INPUT_NOISE} with --no-keep-gate)")
     train.add_argument("--device", type=device_name, default=Settings.device,
                        help="auto (CUDA when available), cpu, mps, cuda or cuda:N (default: %(default)s)")
     train.add_argument("--seed", type=seed_value, default=Settings.seed,
@@ -203,7 +204,8 @@ def build_parser() -> Parser:
                      help="number of clips; 0 trains without generating (default: %(default)s)")
     gen.add_argument("--generation-noise", type=noise_level, default=Settings.generation_noise,
                      help="std of Gaussian noise on every frame fed back during generation (normalised frames) "
-                          f"(default: {GENERATION_NOISE}, or {KEPT_GENERATION_NOISE} for a --keep-gate model)")
+                          f"(default: {KEPT_GENERATION_NOISE} for a model with the keep gate, {GENERATION_NOISE} for "
+                          "one without)")
     gen.add_argument("--choice-temperature", type=positive_float, default=Settings.choice_temperature,
                      help="how generation draws among the --hypotheses: their chosen shares are softened by this "
                           "temperature, so above 1 the less likely ones are drawn more often (more varied clips), "

@@ -25,8 +25,8 @@ from wavegen.evaluate import EVAL_RATE, Music, report, score
 from wavegen.example import install_example
 from wavegen.preflight import check_paths, generation_problem
 from wavegen.preprocess import prepare
-from wavegen.settings import (CHOICE_TEMPERATURE, Settings, default_generation_noise, flag_text,
-                              with_checkpoint_settings)
+from wavegen.settings import (CHOICE_TEMPERATURE, Settings, default_generation_noise, default_input_noise,
+                              flag_text, with_checkpoint_settings)
 
 if TYPE_CHECKING:
     from wavegen.generate import Clips
@@ -130,9 +130,10 @@ def train(settings: Settings) -> Trained:
                              ema_decay=settings.ema_decay or None, max_time=settings.max_time,
                              micro_batch=settings.micro_batch)
         stats = (saved["extra"]["mean"], saved["extra"]["std"]) if saved else None
+        input_noise = default_input_noise(settings.keep_gate) if settings.input_noise is None else settings.input_noise
         del saved  # the Trainer loads the checkpoint itself: holding this copy too would double the memory
         model, windows = fit(prepared, hparams, config, stats, settings.sequence_length, settings.stride,
-                             settings.val_fraction, settings.input_noise, settings.dropout)
+                             settings.val_fraction, input_noise, settings.dropout)
     files = [settings.datasets_folder_path / entry.rel for entry in prepared.entries]
     return Trained(model, windows, files, settings)
 

@@ -15,9 +15,10 @@ from wavegen.audio import MAX_SILENCE
 from wavegen.framer import FrameSpec, usable_cpus
 
 HYPOTHESES = 4  # next-frame proposals per step: sharper than one blurry average (README: measured on five sets)
-INPUT_NOISE = 0.5  # the anti-drone defaults, chosen by measurement on 10 min of Palestrina (README)
+INPUT_NOISE = 0.5  # on training inputs, against drones; chosen on 10 min of Palestrina (docs/wavegen.md)
+KEPT_INPUT_NOISE = 1.0  # the same for a keep-gate model, whose gate keeps the clean frame (docs/wavegen.md)
 GENERATION_NOISE = 1.5  # on every frame fed back; measured on four kinds of music (docs/wavegen.md)
-KEPT_GENERATION_NOISE = 2.5  # the same for a --keep-gate model, which holds frames and stands still with less
+KEPT_GENERATION_NOISE = 2.5  # the same for a keep-gate model, which holds frames and stands still with less
 CHOICE_TEMPERATURE = 1.0
 DROPOUT = 0.2  # against learning the training music by heart (README: measured on the chorales)
 EMA_DECAY = 0.998  # the weights' moving average that validation and generation use (README: measured)
@@ -41,7 +42,7 @@ class Settings:
     hidden_layer_neurons: int = 1024
     hidden_layer_count: int = 4
     hypotheses: int = HYPOTHESES
-    keep_gate: bool = False
+    keep_gate: bool = True
     framer: str = "stft"
     features: str = "logmag"
     sample_rate: int = 22050
@@ -60,7 +61,7 @@ class Settings:
     val_fraction: float = 0.1
     ema_decay: float = EMA_DECAY
     dropout: float = DROPOUT
-    input_noise: float = INPUT_NOISE
+    input_noise: float | None = None  # None: the model's (default_input_noise)
     device: str = "auto"
     seed: int = 0
     # generation
@@ -91,6 +92,12 @@ class Settings:
         if self.framer == "blocks":
             return FrameSpec.blocks(self.block_size)
         return FrameSpec("stft", self.features, self.sample_rate, self.frame_size, self.hop_size)
+
+
+def default_input_noise(keep_gate: bool) -> float:
+    """The training input noise of a model without --input-noise: more for one with the keep gate, which keeps the
+    clean last frame and so does not pay for the noise in validation error."""
+    return KEPT_INPUT_NOISE if keep_gate else INPUT_NOISE
 
 
 def default_generation_noise(keep_gate: bool) -> float:

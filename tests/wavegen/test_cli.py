@@ -42,7 +42,8 @@ def test_defaults_and_types():
     assert args.stride == args.sequence_length == 128
     assert (args.framer, args.features, args.sample_rate, args.frame_size, args.hop_size) == (
         "stft", "logmag", 22050, 2048, 512)
-    assert (args.hypotheses, args.input_noise, args.generation_noise, args.choice_temperature) == (4, 0.5, None, 1.0)
+    assert (args.hypotheses, args.keep_gate, args.choice_temperature) == (4, True, 1.0)
+    assert args.input_noise is None and args.generation_noise is None  # the model's: by its keep gate
     assert (args.dropout, args.ema_decay) == (0.2, 0.998)
     assert args.max_silence == 0.25 and parse_args(["--max-silence", "OFF"]).max_silence is None
     assert parse_args(["--framer", "blocks"]).sequence_length == 40
@@ -172,7 +173,7 @@ def test_checkpoint_with_other_shape_flags_is_refused_before_touching_the_cache(
 
 def test_a_checkpoint_from_before_hypotheses_is_a_single_prediction_model_without_the_keep_gate(tmp_path, dataset,
                                                                                                  capsys):
-    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--hypotheses", "1")) == 0
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--hypotheses", "1", "--no-keep-gate")) == 0
     checkpoint = tmp_path / "model.pt"
     state = load_checkpoint(checkpoint)
     del state["hparams"]["hypotheses"], state["hparams"]["keep_gate"]  # as checkpoints were before these flags
@@ -182,11 +183,11 @@ def test_a_checkpoint_from_before_hypotheses_is_a_single_prediction_model_withou
     assert "--hypotheses: checkpoint has 1, now 4" in capsys.readouterr().err
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--keep-gate")) == 2
     assert "--keep-gate: checkpoint has off, now on" in capsys.readouterr().err
-    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 0  # not the default 4
+    assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 0  # neither 4 nor the gate
 
 
 def test_a_keep_gate_model_trains_resumes_and_generates_as_its_checkpoint_says(tmp_path, dataset, capsys):
-    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0", "--keep-gate")) == 0
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0")) == 0  # the gate is the default
     assert load_checkpoint(tmp_path / "model.pt")["hparams"]["keep_gate"] is True
     assert main(tiny_run(tmp_path, dataset, "-e", "2", "-g", "2", "-s", "0.5")) == 0  # resumed: the checkpoint's gate
     assert all(sf.info(str(tmp_path / "out" / f"clip-{i}.wav")).duration == 0.5 for i in range(2))
