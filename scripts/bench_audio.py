@@ -211,7 +211,8 @@ def time_generation(args: argparse.Namespace) -> None:
     scored, scored_cpu = time.perf_counter(), time.process_time()
     audio = args.clips * args.seconds
     print(json.dumps({"seconds_per_clip": args.seconds, "clips": args.clips, "hidden": args.n, "layers": args.l,
-                      "hypotheses": args.hypotheses, "keep_gate": args.keep_gate, "frames": spec.describe(), "threads": torch.get_num_threads(),
+                      "hypotheses": args.hypotheses, "keep_gate": args.keep_gate, "frames": spec.describe(),
+                      "threads": torch.get_num_threads(),
                       "generation_s": generated - started, "scoring_s": scored - generated,
                       "wall_s": scored - started, "generation_cpu_s": generated_cpu - started_cpu,
                       "scoring_cpu_s": scored_cpu - generated_cpu, "cpu_s": scored_cpu - started_cpu,

@@ -115,8 +115,8 @@ def wavegen_workload(work: Path) -> Workload:
     mean, std = prepared.normalisation(s.val_fraction)
     data, _, _ = split_windows(prepared, mean, std, s.sequence_length, s.stride, s.val_fraction)
     torch.manual_seed(0)
-    model = build_model(model_hparams(spec, *WAVEGEN_SHAPE, s.hypotheses, s.keep_gate), default_input_noise(s.keep_gate),
-                        s.dropout)
+    model = build_model(model_hparams(spec, *WAVEGEN_SHAPE, s.hypotheses, s.keep_gate),
+                        default_input_noise(s.keep_gate), s.dropout)
     return Workload(model, data, s.batch_size, s.learning_rate, grad_clip=1.0, ema_decay=s.ema_decay or None)
 
 

@@ -31,7 +31,7 @@ SEED_CANDIDATES = 256  # windows whose ends are measured when picking seeds: bou
 SEED_TAIL_S = 0.5  # a seed ends sounding when the RMS of its last half second ...
 SOUNDING_SHARE = 0.5  # ... is at least this share of the candidates' median
 # Generation holds a bin with sigmoid(keep logit - HOLD_OFFSET), less often than the gate learnt: fed its own frames,
-# holds compound, a quiet bin stays quiet and clips fade (docs/wavegen.md, "Holding less than the gate learnt").
+# holds compound, a quiet bin stays quiet and clips fade (docs/wavegen.md, "The keep gate by default").
 HOLD_OFFSET = 1.0
 
 
