@@ -8,7 +8,8 @@ import soundfile as sf
 
 from engine.errors import UserError
 from wavegen.pipeline import generate, score_clips, train
-from wavegen.settings import GENERATION_NOISE, KEPT_GENERATION_NOISE, Settings, with_checkpoint_settings
+from wavegen.settings import (GENERATION_NOISE, INPUT_NOISE, KEPT_GENERATION_NOISE, KEPT_INPUT_NOISE, Settings,
+                              with_checkpoint_settings)
 
 
 def tiny(tmp_path: Path, dataset: Path, **fields) -> Settings:
@@ -52,6 +53,15 @@ def test_generation_noise_defaults_to_the_models(tmp_path, dataset, keep_gate, n
     default = clips("default")
     assert (default == clips("given", noise=noise)).all()
     assert not (default == clips("other", noise=noise + 0.5)).all()
+
+
+@pytest.mark.parametrize("keep_gate, given, used", [(True, None, KEPT_INPUT_NOISE), (False, None, INPUT_NOISE),
+                                                    (True, 0.3, 0.3)])
+def test_input_noise_defaults_to_the_models(tmp_path, dataset, keep_gate, given, used):
+    """Without --input-noise a model with the keep gate (which keeps the clean last frame) trains with more."""
+    trained = train(tiny(tmp_path, dataset, hidden_layer_neurons=16, hidden_layer_count=1, epochs=1,
+                         keep_gate=keep_gate, input_noise=given))
+    assert trained.model.config.input_noise == used
 
 
 def test_settings_default_as_the_command_and_given_fields_are_checked_against_a_checkpoint():
