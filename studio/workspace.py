@@ -172,7 +172,7 @@ def describe_checkpoint(path: Path, model_id: str) -> ModelEntry:
         saved = load_saved(path)
         settings = checkpoint_settings(saved)
         shape = (f"{settings['hidden_layer_count']} x {settings['hidden_layer_neurons']} LSTM, {settings['framer']} "
-                 "frames")
+                 f"frames{', keep gate' if settings['keep_gate'] else ''}")
         return ModelEntry(model_id, "audio", "wavegen", shape, "audio continuation", saved.get("step"), ["clips"])
     except UserError as e:
         return ModelEntry(model_id, "unusable", problem=str(e))

@@ -33,6 +33,7 @@ def test_the_listing_names_every_model_with_its_family_steps_and_held_out_metric
     assert mel["metrics"]["step"] == 4 and "val/accuracy" in mel["metrics"]
     audio = models["checkpoints/wavegen.pt"]
     assert (audio["kind"], audio["step"], audio["capabilities"]) == ("audio", 1, ["clips"])
+    assert audio["config"] == "1 x 16 LSTM, stft frames, keep gate"  # the default gate, named
     assert "val/mse" in audio["metrics"]  # from checkpoints/wavegen-logs/metrics.jsonl
     assert models["runs/training"]["problem"] == "no checkpoint.pt yet (training?)"
     assert models["runs/notes.pt"]["kind"] == "unusable" and "\n" not in models["runs/notes.pt"]["problem"]
