@@ -67,23 +67,22 @@ def path_span(paths: list[Path]) -> str:
     return f"{paths[0]} ... {paths[-1]}" if len(paths) > 1 else str(paths[0])
 
 
-def pick_seeds(windows: Windows, count: int, rng: np.random.Generator, spec: FrameSpec | None = None) -> np.ndarray:
+def pick_seeds(windows: Windows, count: int, rng: np.random.Generator, spec: FrameSpec) -> np.ndarray:
     """``count`` random windows, normalised: [count, length + 1, frame_dim].
 
-    Drawn without replacement (distinct windows give distinct clips); only when there are fewer windows than clips
-    is a window used again, each as often as the others give or take one. With the frames' ``spec``, windows that
-    end sounding come first, so that no clip opens in the pause its seed ended in: of SEED_CANDIDATES drawn, those
-    whose last SEED_TAIL_S is at least SOUNDING_SHARE as loud as the candidates' median.
+    Drawn without replacement (distinct windows give distinct clips); only when there are fewer windows than clips is
+    a window used again, each as often as the others give or take one. Windows that end sounding (measured with the
+    frames' ``spec``) come first, so that no clip opens in the pause its seed ended in: of SEED_CANDIDATES drawn,
+    those whose last SEED_TAIL_S is at least SOUNDING_SHARE as loud as the candidates' median.
     """
     if len(windows) == 0:
         raise UserError("no audio to seed generation with: one file must hold at least 2 frames")
     order = rng.permutation(len(windows))
-    if spec is not None:
-        candidates = order[:max(SEED_CANDIDATES, count)]
-        tail = max(1, round(SEED_TAIL_S * spec.frames_per_second))
-        power = np.array([spec.power(windows.raw(i)[-tail:]).mean() for i in candidates])
-        sounding = power >= SOUNDING_SHARE ** 2 * np.median(power)
-        order = np.concatenate([candidates[sounding], candidates[~sounding], order[len(candidates):]])
+    candidates = order[:max(SEED_CANDIDATES, count)]
+    tail = max(1, round(SEED_TAIL_S * spec.frames_per_second))
+    power = np.array([spec.power(windows.raw(i)[-tail:]).mean() for i in candidates])
+    sounding = power >= SOUNDING_SHARE ** 2 * np.median(power)
+    order = np.concatenate([candidates[sounding], candidates[~sounding], order[len(candidates):]])
     return np.stack([windows[i] for i in np.resize(order, count)])
 
 

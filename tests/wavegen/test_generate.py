@@ -18,7 +18,7 @@ def numbered_windows(count: int) -> Windows:
 
 
 def picked(windows: Windows, count: int, seed: int = 0) -> list[int]:
-    return [int(w[0, 0]) for w in pick_seeds(windows, count, np.random.default_rng(seed))]
+    return [int(w[0, 0]) for w in pick_seeds(windows, count, np.random.default_rng(seed), FrameSpec())]
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -36,7 +36,7 @@ def test_same_rng_seed_same_picks_and_no_windows_is_a_clear_error():
     windows = numbered_windows(50)
     assert picked(windows, 5, seed=3) == picked(windows, 5, seed=3) != picked(windows, 5, seed=4)
     with pytest.raises(UserError, match="no audio to seed generation with"):
-        pick_seeds(numbered_windows(0), 1, np.random.default_rng(0))
+        pick_seeds(numbered_windows(0), 1, np.random.default_rng(0), FrameSpec())
 
 
 def test_seeds_ending_in_a_pause_come_last():
