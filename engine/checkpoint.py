@@ -91,8 +91,9 @@ def _loader_reason(error: Exception) -> str:
 
 def trained_weights(state: Mapping[str, Any]) -> dict[str, Any]:
     """The state dict to use a trained model with: its ``model`` weights, with the moving averages of its parameters
-    in their place when the training kept them (``TrainConfig.ema_decay``)."""
-    return {**state["model"], **state.get("ema", {})}
+    in their place when the training kept them (``TrainConfig.ema_decay``), or the weights of its lowest validation
+    loss when it kept those (``TrainConfig.keep_best``)."""
+    return {**state["model"], **state.get("ema", {}), **state.get("best", {}).get("weights", {})}
 
 
 def check_compatible(saved: Mapping[str, Any], current: Mapping[str, Any], keys: list[str], source: str) -> None:

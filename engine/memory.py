@@ -100,16 +100,16 @@ def saved_bytes(forward: Callable[[], object], exclude: set[int]) -> int:
 
 
 def estimate(model: nn.Module, loss_of: Callable[[int], object], device: torch.device,
-             averaged: bool = False) -> Estimate:
+             weight_copies: int = 0) -> Estimate:
     """What training ``model`` adds to ``device``'s memory; ``loss_of(n)`` runs the training forward pass on a
     batch of ``n`` examples (callers keep it from touching the random generators and the model's buffers);
-    ``averaged``: a weight average is kept too."""
+    ``weight_copies``: how many more copies of the weights training keeps (an average, the best so far)."""
     weights = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     exclude = {p.untyped_storage().data_ptr() for p in model.parameters()}
     one, two = (saved_bytes(lambda n=n: loss_of(n), exclude) for n in (1, 2))
     per_example = max(two - one, 0)
     # Gradients, Adam's two moments, one more for the update's temporaries and the allocator (measured on
-    # cat-mel_2bar_big, whose weights outweigh its activations), and the average if one is kept.
-    state = weights * (4 + averaged)
+    # cat-mel_2bar_big, whose weights outweigh its activations), and the copies kept.
+    state = weights * (4 + weight_copies)
     fixed = state + int(ACTIVATION_MARGIN * max(one - per_example, 0))
     return Estimate(fixed, int(ACTIVATION_MARGIN * per_example), free_bytes(device))

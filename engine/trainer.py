@@ -63,6 +63,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float | None = 1.0  # global-norm clipping; None disables
     ema_decay: float | None = None  # keep an exponential moving average of the weights (see Trainer); None: off
+    keep_best: bool = False  # end with the validated weights of the lowest val/loss, not the last (see Trainer)
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast on CUDA when supported, fp32 elsewhere
     seed: int = 0
@@ -154,6 +155,11 @@ class Trainer:
     average is what validation measures, what the checkpoint's ``ema`` holds beside the raw ``model`` weights (which
     resuming trains on) and what the model holds when :meth:`fit` returns.
 
+    With ``config.keep_best`` the trainer also keeps a copy of the weights that validation measured (the average,
+    when kept) at the lowest ``val/loss`` so far: the checkpoint's ``best`` (with its step, epoch and validation
+    metrics), what the model holds when :meth:`fit` returns and what ``trained_weights`` gives inference. Training
+    goes on from the last weights; the copy only picks what is kept when music it was not trained on stops improving.
+
     From construction until :meth:`fit` ends the trainer locks its checkpoint, so a second run on it stops (or,
     with ``config.wait``, waits); a trainer used without fitting releases it with :meth:`close`.
 
@@ -192,6 +198,7 @@ class Trainer:
                                               weight_decay=config.weight_decay)
             self.scheduler = (torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda) if lr_lambda else None)
             self.average = WeightAverage(model, config.ema_decay) if config.ema_decay is not None else None
+            self.best: dict[str, Any] | None = None  # keep_best: {"weights", "step", "epoch", "metrics"}
             self.wrapped: nn.Module = _LossModule(model)
             if distributed.is_initialized():
                 self.wrapped = DistributedDataParallel(
@@ -269,7 +276,8 @@ class Trainer:
         rng = rng_state()
         buffers = [b.clone() for b in self.model.buffers()]
         try:
-            return memory.estimate(self.model, loss_of, self.device, averaged=self.average is not None)
+            return memory.estimate(self.model, loss_of, self.device,
+                                   weight_copies=(self.average is not None) + self.config.keep_best)
         finally:
             set_rng_state(rng)
             with torch.no_grad():
@@ -291,6 +299,7 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.average is not None:  # a checkpoint from before the average was kept starts it at its weights
             self.average.load(state.get("ema", state["model"]))
+        self.best = state.get("best") if self.config.keep_best else None
         saved_config = state.get("train_config") or {}
         self.epoch, self.step = state["epoch"], state["step"]
         # Checkpoints before examples_in_epoch counted batches (of the saved batch size, in one process).
@@ -344,6 +353,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             **({"ema": self.average.averages} if self.average is not None else {}),
+            **({"best": self.best} if self.best is not None else {}),
             "epoch": self.epoch, "step": self.step, "examples_in_epoch": self.examples_in_epoch,
             "rng": rng,
             "hparams": self.hparams,
@@ -422,6 +432,11 @@ class Trainer:
             rows = self._fit()
             if self.average is not None:
                 self.average.swap()  # the caller gets the averaged model
+            if self.best is not None:
+                self.model.load_state_dict(self.best["weights"])
+                if self.is_main:
+                    tqdm.write(f"kept the weights of epoch {self.best['epoch']} (step {self.best['step']}), "
+                               f"whose val/loss {self.best['metrics']['val/loss']:.4g} is the lowest")
             return rows
         finally:
             self.close()
@@ -439,6 +454,8 @@ class Trainer:
             self._pace_start: tuple[float, int] | None = None  # (time, step) the warm-up ended at
             self._pace_said = False
             val_loader = self._val_loader()
+            if self.best is not None:
+                self._measure_best_again(val_loader)
             self.wrapped.train()
             steps_bar = None
             if c.max_steps is not None:  # a step budget: one bar over all steps, e.g. 120/1000
@@ -576,7 +593,10 @@ class Trainer:
         if due.checkpoint:
             self.save()
         if due.final_validation:  # after the save: a resumed run must not see this extra validation's random draws
+            rng, best = rng_state(), self.best
             row.update(self._validation(val_loader))
+            if self.best is not best:
+                self.save(rng)  # the checkpoint keeps the weights it found, with the RNG as it was saved
         if row is not None:
             logger.log(row, console=self._console_line(row, due, started))
         if due.checkpoint:
@@ -606,8 +626,26 @@ class Trainer:
     def _validation(self, val_loader: DataLoader) -> dict[str, float]:
         """The metrics on the validation data, measured on the weights' average when one is kept."""
         with self.average.swapped() if self.average is not None else contextlib.nullcontext():
-            metrics = evaluate(self.model, val_loader, self.device, self.amp_dtype, self.step)
-        return {f"val/{k}": v for k, v in metrics.items()}
+            metrics = {f"val/{k}": v for k, v in
+                       evaluate(self.model, val_loader, self.device, self.amp_dtype, self.step).items()}
+            if self.config.keep_best and (self.best is None or metrics["val/loss"] < self.best["metrics"]["val/loss"]):
+                self.best = {"weights": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                             "step": self.step, "epoch": self.epoch + 1, "metrics": metrics}
+        return metrics
+
+    def _measure_best_again(self, val_loader: DataLoader | None) -> None:
+        """Validate the resumed checkpoint's best weights on this run's validation data, which may differ from the
+        one that chose them (files added, other windows); without validation data now, the last weights are kept.
+        The RNG is left as it was, so the resumed training draws what an unbroken one would."""
+        if val_loader is None:
+            self.best = None
+            return
+        rng, trained = rng_state(), {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.best["weights"])
+        measured = evaluate(self.model, val_loader, self.device, self.amp_dtype, self.best["step"])
+        self.best["metrics"] = {f"val/{k}": v for k, v in measured.items()}
+        self.model.load_state_dict(trained)
+        set_rng_state(rng)
 
     def _train_step(self, parts: list[Any], sizes: list[int], world: int) -> tuple[torch.Tensor, dict, int, float]:
         """One optimizer step on a batch given as micro-batches ``parts`` of ``sizes`` examples (on each of ``world``
