@@ -88,12 +88,16 @@ def train_budget(data_dir: Path, work: Path, cpu_minutes: float, env: dict, extr
         runs.append(run_timed([*MUSIC_COMPOSER, *flags, "-e", str(epochs)], env=env))
         added = int((budget - sum(r.cpu_s for r in runs)) / (runs[-1].cpu_s / added))
         epochs += added
+    from engine.checkpoint import load_checkpoint
     rows = [json.loads(line) for line in (work / "model-logs" / "metrics.jsonl").read_text().splitlines()]
     last = [row for row in rows if "val/mse" in row][-1]
-    return {"epochs": epochs, "train_cpu_s": sum(r.cpu_s for r in runs), "train_wall_s": sum(r.wall_s for r in runs),
-            "processes": len(runs), "val_mse": last["val/mse"], "val_baseline_mse": last["val/baseline_mse"],
-            "train_mse": last.get("train/mse"), "val_mse_over_baseline": last["val/mse"] / last["val/baseline_mse"],
-            "flags": flags}
+    best = load_checkpoint(work / "model.pt").get("best")  # --keep-best: the weights generation uses
+    kept = best["metrics"] if best else last
+    return {"epochs": epochs, "kept_epoch": best["epoch"] if best else epochs,
+            "train_cpu_s": sum(r.cpu_s for r in runs), "train_wall_s": sum(r.wall_s for r in runs),
+            "processes": len(runs), "val_mse": kept["val/mse"], "val_baseline_mse": kept["val/baseline_mse"],
+            "train_mse": last.get("train/mse"), "val_mse_over_baseline": kept["val/mse"] / kept["val/baseline_mse"],
+            "last_val_mse_over_baseline": last["val/mse"] / last["val/baseline_mse"], "flags": flags}
 
 
 def evaluate_clips(data_dir: Path, work: Path, env: dict, extra: list[str]) -> dict:
@@ -157,7 +161,10 @@ def quality_lines(source: str, seed: int, kind: str, r: dict) -> list[str]:
     ratio, most = r["val_mse_over_baseline"], t["val_mse_over_baseline_max"]
     percent = lambda value: "n/a" if value is None else f"{value:.0%}"  # noqa: E731 - JSON has null for NaN
     good = ev["judged"] and ev["progress"] is not None and ev["progress"] >= t["progress_min"]
-    lines = [f"{source} ({kind}), seed {seed}: {r['epochs']} epochs, {r['train_cpu_s'] / 60:.1f} CPU-min; val/mse "
+    kept = r.get("kept_epoch", r["epochs"])
+    lines = [f"{source} ({kind}), seed {seed}: {r['epochs']} epochs"
+             f"{f' (kept epoch {kept}, the lowest val/loss)' if kept != r['epochs'] else ''}, "
+             f"{r['train_cpu_s'] / 60:.1f} CPU-min; val/mse "
              f"{ratio:.2f}x repeating the last frame [<= {most}: {verdict(ratio <= most)}]; {percent(ev['progress'])} "
              f"of the way (draws {percent(low)} to {percent(high)}) [>= {t['progress_min']:.0%}: {verdict(good)}]; "
              f"{ev['verdict']}"]

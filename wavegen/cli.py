@@ -185,6 +185,10 @@ def build_parser() -> Parser:
                        help="validation, checkpoints and generation use an exponential moving average of the weights "
                             "with this decay per step (smoother than the last step's weights); 0: the last weights "
                             "(default: %(default)s)")
+    train.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=Settings.keep_best,
+                       help="checkpoints and generation use the weights of the lowest validation loss, not the last: "
+                            "on music unlike the training parts, the model may get worse as it learns them (default: "
+                            "on; off without validation)")
     train.add_argument("--dropout", type=fraction, default=Settings.dropout,
                        help="share of every LSTM layer's outputs zeroed in training, so the model generalises to "
                             "music it has not heard instead of learning yours by heart (default: %(default)s)")

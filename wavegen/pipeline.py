@@ -127,7 +127,8 @@ def train(settings: Settings) -> Trained:
                              epochs=settings.epochs, batch_size=settings.batch_size,
                              learning_rate=settings.learning_rate, device=settings.device, seed=settings.seed,
                              progress=not settings.no_progress, wait=settings.wait,
-                             ema_decay=settings.ema_decay or None, max_time=settings.max_time,
+                             ema_decay=settings.ema_decay or None,
+                             keep_best=settings.keep_best, max_time=settings.max_time,
                              micro_batch=settings.micro_batch)
         stats = (saved["extra"]["mean"], saved["extra"]["std"]) if saved else None
         input_noise = default_input_noise(settings.keep_gate) if settings.input_noise is None else settings.input_noise

@@ -60,6 +60,7 @@ class Settings:
     stride: int | None = None  # None: the sequence length
     val_fraction: float = 0.1
     ema_decay: float = EMA_DECAY
+    keep_best: bool = True
     dropout: float = DROPOUT
     input_noise: float | None = None  # None: the model's (default_input_noise)
     device: str = "auto"

@@ -44,7 +44,7 @@ def test_defaults_and_types():
         "stft", "logmag", 22050, 2048, 512)
     assert (args.hypotheses, args.keep_gate, args.choice_temperature) == (4, True, 1.0)
     assert args.input_noise is None and args.generation_noise is None  # the model's: by its keep gate
-    assert (args.dropout, args.ema_decay) == (0.2, 0.998)
+    assert (args.dropout, args.ema_decay, args.keep_best) == (0.2, 0.998, True)
     assert args.max_silence == 0.25 and parse_args(["--max-silence", "OFF"]).max_silence is None
     assert parse_args(["--framer", "blocks"]).sequence_length == 40
     assert parse_args(["-d", "music/", "-t", "cache/"]).datasets_folder_path == Path("music")
@@ -195,13 +195,23 @@ def test_a_keep_gate_model_trains_resumes_and_generates_as_its_checkpoint_says(t
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", "--no-keep-gate")) == 2
     assert capsys.readouterr().err.count("\n") == 1  # one line: --keep-gate: checkpoint has on, now off
     state = load_checkpoint(tmp_path / "model.pt")
-    for weights in (state["model"], state["ema"]):  # as a gate per hypothesis was stored before it was shared
+    for weights in (state["model"], state["ema"], state["best"]["weights"]):  # as a gate per hypothesis was stored
         weights["keep.weight"] = weights["keep.weight"].repeat(4, 1)
         weights["keep.bias"] = weights["keep.bias"].repeat(4)
     save_checkpoint(tmp_path / "model.pt", state)
     assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5")) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "has a keep gate per hypothesis" in error and "train it afresh" in error
+
+
+def test_clips_come_from_the_weights_of_the_lowest_validation_loss_unless_told_otherwise(tmp_path, dataset):
+    assert main(tiny_run(tmp_path / "best", dataset, "-e", "3", "-g", "0")) == 0
+    rows = [json.loads(line) for line in (tmp_path / "best" / "model-logs" / "metrics.jsonl").read_text().splitlines()]
+    losses = [row["val/loss"] for row in rows if "val/loss" in row]
+    best = load_checkpoint(tmp_path / "best" / "model.pt")["best"]
+    assert best["metrics"]["val/loss"] == min(losses) and best["epoch"] == 1 + losses.index(min(losses))
+    assert main(tiny_run(tmp_path / "last", dataset, "-e", "3", "-g", "0", "--no-keep-best")) == 0
+    assert "best" not in load_checkpoint(tmp_path / "last" / "model.pt")
 
 
 def test_a_model_with_hypotheses_trains_logs_its_winners_and_generates(tmp_path, dataset):
