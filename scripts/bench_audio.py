@@ -168,6 +168,9 @@ def quality_lines(source: str, seed: int, kind: str, r: dict) -> list[str]:
              f"{ratio:.2f}x repeating the last frame [<= {most}: {verdict(ratio <= most)}]; {percent(ev['progress'])} "
              f"of the way (draws {percent(low)} to {percent(high)}) [>= {t['progress_min']:.0%}: {verdict(good)}]; "
              f"{ev['verdict']}"]
+    if "music_failing" in ev:  # results from before the evaluation counted them lack it
+        lines.append(f"  real excerpts of the training music failing the same tests: {ev['music_failing']} of "
+                     f"{ev['music_excerpts']}")
     drift_low, drift_high = t["loudness_drift_range"]
     for i, clip in enumerate(ev["clips"]):
         moves = clip["movement_vs_music"] is not None and clip["movement_vs_music"] >= t["movement_vs_music_min"]

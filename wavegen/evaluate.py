@@ -314,31 +314,44 @@ def score(clips: list[np.ndarray], music: Music, seed: int = 0) -> dict:
         draws.append({name: frechet_distance(fits[draw % len(fits)], reference) for name, fits in fitted.items()})
     progress = np.array([_progress(d) for d in draws])
     known = progress[~np.isnan(progress)]
-    moving = [m for m in map(movement, real.chosen) if not math.isnan(m)]
+    real_measures = [(movement(a), loudness_drift(a)) for a in real.chosen]
+    moving = [m for m, _ in real_measures if not math.isnan(m)]
     music_movement = float(np.mean(moving)) if moving else math.nan
     # Music swells and fades too: a clip is steady within STEADY_LOUDNESS or within its excerpts' usual drift.
-    music_drift = np.percentile([loudness_drift(a) for a in real.chosen], [10, 90])
-    per_clip = []
-    for clip, mels in zip(clips, clip_frames):
-        moves = movement(clip) / music_movement if music_movement > 0 else math.nan
-        drift = loudness_drift(clip)
-        per_clip.append({"loudness_drift": drift, "movement": movement(clip), "movement_vs_music": moves,
-                         "quiet_fraction": float(quiet_frames(mels).mean()),
-                         "moves": bool(moves >= MOVES_ENOUGH) if not math.isnan(moves) else None,
-                         "steady": bool(min(STEADY_LOUDNESS[0], music_drift[0]) <= drift
-                                        <= max(STEADY_LOUDNESS[1], music_drift[1]))})
+    music_drift = np.percentile([drift for _, drift in real_measures], [10, 90])
+    tested = functools.partial(clip_tests, music_movement=music_movement, music_drift=music_drift)
+    per_clip = [{**tested(movement(clip), loudness_drift(clip)), "quiet_fraction": float(quiet_frames(mels).mean())}
+                for clip, mels in zip(clips, clip_frames)]
+    # The same tests on the real excerpts: how often the music itself would read as barely moving or drifting.
+    music_failing = sum(not passes(tested(*measures)) for measures in real_measures)
     result = {"frechet": draws[0],  # against the held-out music as it is
               "progress": float(np.median(known)) if 2 * len(known) > len(progress) else math.nan,
               "progress_spread": [float(np.percentile(known, 10)), float(np.percentile(known, 90))] if len(known)
               else [math.nan, math.nan],
               "resamplings": RESAMPLINGS, "held_out_blocks": held_out.blocks,
               "music_movement": music_movement, "music_drift_range": music_drift.tolist(),
+              "music_failing": music_failing, "music_excerpts": len(real_measures),
               "music_quiet_fraction": held_out.quiet_fraction,
               "clips": per_clip,
               "held_out_seconds": held_out.seconds, "held_out_frames": held_out.frames,
               "clip_seconds": length / EVAL_RATE, "count": count}
     result["judged"], result["verdict"] = verdict(result)
     return result
+
+
+def clip_tests(moved: float, drift: float, music_movement: float, music_drift: np.ndarray) -> dict:
+    """A clip's movement (``moved``) and loudness drift against the music's: does it move at least MOVES_ENOUGH as much
+    (None when either is unknown), and is it steady (within STEADY_LOUDNESS, or within the music's 10th-90th
+    percentile drift ``music_drift`` where that is wider)?"""
+    moves = moved / music_movement if music_movement > 0 else math.nan
+    return {"loudness_drift": drift, "movement": moved, "movement_vs_music": moves,
+            "moves": bool(moves >= MOVES_ENOUGH) if not math.isnan(moves) else None,
+            "steady": bool(min(STEADY_LOUDNESS[0], music_drift[0]) <= drift <= max(STEADY_LOUDNESS[1], music_drift[1]))}
+
+
+def passes(tests: dict) -> bool:
+    """Whether a clip of ``clip_tests`` passes both (an unknown movement counts as moving)."""
+    return tests["moves"] is not False and tests["steady"]
 
 
 def _sets_of(items: list, size: int) -> list[list]:
@@ -397,6 +410,8 @@ def summary(result: dict) -> str:
     for i, clip in enumerate(result["clips"]):
         lines.append(f"  clip {i}: loudness of the last second x{ratio(clip['loudness_drift'], '.2f')} of the first; "
                      f"its second half changes {ratio(clip['movement_vs_music'], '.2f')}x as much as the music does")
+    lines.append(f"  the same two tests on real excerpts of the training music: {result['music_failing']} of "
+                 f"{result['music_excerpts']} fail")
     lines.append(f"  verdict: {result['verdict']}")
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ from engine.errors import UserError
 from wavegen.audio import AudioReader, shorten_silences
 from wavegen.dataset import split_segments
 from wavegen.evaluate import (EVAL_RATE, HOP, N_FFT, AverageSpectrum, Excerpts, HeldOut, Music, frechet_distance,
-                              log_mel, loudness_drift, movement, quiet_frames, report, score)
+                              log_mel, loudness_drift, movement, quiet_frames, report, score, summary)
 
 
 def melody(seconds: float, rng: np.random.Generator) -> np.ndarray:
@@ -211,3 +211,14 @@ def test_too_little_held_out_music_is_said_instead_of_a_figure(capsys, tmp_path)
     assert not result["judged"] and result["verdict"].startswith("too little held-out music to judge (2.0 s")
     report(result, tmp_path / "evaluation.json")
     assert "verdict: too little held-out music to judge" in capsys.readouterr().out
+
+
+def test_the_same_tests_count_the_real_excerpts_that_would_fail_them():
+    rng = np.random.default_rng(7)
+    clips = [melody(4.0, rng) for _ in range(3)]
+    steady = score(clips, Music.load_arrays([melody(40.0, rng), melody(40.0, rng)], val_fraction=0.25))
+    assert steady["music_failing"] == 0 and steady["music_excerpts"] == len(clips) * 16  # 16 sets of this length
+    tone = 0.2 * np.sin(2 * np.pi * 330 * np.arange(40 * EVAL_RATE) / EVAL_RATE).astype(np.float32)
+    with_a_drone = score(clips, Music.load_arrays([melody(40.0, rng), melody(40.0, rng), tone], val_fraction=0.25))
+    assert 8 <= with_a_drone["music_failing"] <= 24  # about a third of the 48 excerpts come from the held tone
+    assert "the same two tests on real excerpts of the training music" in summary(with_a_drone)
