@@ -87,7 +87,7 @@ def train_budget(data_dir: Path, work: Path, cpu_minutes: float, env: dict, extr
     while added > 0:
         runs.append(run_timed([*MUSIC_COMPOSER, *flags, "-e", str(epochs)], env=env))
         added = int((budget - sum(r.cpu_s for r in runs)) / (runs[-1].cpu_s / added))
-        epochs += added
+        epochs += max(added, 0)  # over budget: the epochs trained stay as they are
     from engine.checkpoint import load_checkpoint
     rows = [json.loads(line) for line in (work / "model-logs" / "metrics.jsonl").read_text().splitlines()]
     last = [row for row in rows if "val/mse" in row][-1]
