@@ -70,3 +70,13 @@ def test_without_validation_or_without_the_option_the_last_weights_stay(tmp_path
     assert "best" not in load_checkpoint(tmp_path / "none" / "checkpoint.pt")
     for a, b in zip(model.state_dict().values(), last.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_lower_loss_at_the_extra_last_validation_is_saved_with_the_rng_of_the_save_before_it(tmp_path):
+    ordinary = data(16, seed=1)  # validation that keeps improving: the extra last one (step 10) is the lowest
+    train(tmp_path, "kept", val=ordinary, max_steps=10, val_every=4)
+    train(tmp_path, "plain", val=ordinary, max_steps=10, val_every=4, keep_best=False)
+    kept, plain = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("kept", "plain"))
+    assert kept["best"]["step"] == kept["step"] == 10
+    assert torch.equal(kept["rng"]["torch"], plain["rng"]["torch"])  # resuming either draws the same
+    assert all(torch.equal(kept["model"][k], v) for k, v in plain["model"].items())
