@@ -118,7 +118,7 @@ def train(settings: Settings) -> Trained:
         prepared = prepare(settings.datasets_folder_path, settings.traindata_folder_path, spec, settings.workers,
                            progress=not settings.no_progress, max_silence=settings.max_silence)
     if settings.epochs == 0:
-        model = saved_model(saved, hparams)
+        model = saved_model(saved, hparams, settings.keep_best)
         model.to(select_device(settings.device))
         windows = saved_training_windows(prepared, saved)
     else:

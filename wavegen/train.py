@@ -76,10 +76,11 @@ def checkpoint_settings(state: dict) -> dict:
             "max_silence": state["extra"]["preprocessing"].get("max_silence"), **state["extra"]["windows"]}
 
 
-def saved_model(saved: dict, hparams: dict) -> WaveLSTM:
-    """The model in a loaded checkpoint (CPU, eval mode); its normalisation is that of saved_training_windows."""
+def saved_model(saved: dict, hparams: dict, keep_best: bool = True) -> WaveLSTM:
+    """The model in a loaded checkpoint (CPU, eval mode); its normalisation is that of saved_training_windows.
+    ``keep_best`` False: the last epoch's weights even where the checkpoint kept those of the lowest validation loss."""
     model = build_model(hparams)
-    model.load_state_dict(trained_weights(saved))
+    model.load_state_dict(trained_weights(saved if keep_best else {k: v for k, v in saved.items() if k != "best"}))
     return model.eval()
 
 

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.checkpoint import load_checkpoint, save_checkpoint, trained_weights
 from wavegen.cli import main, parse_args
 from wavegen.example import EXAMPLE_DEFAULTS
 from wavegen.pipeline import more_clips_command
@@ -205,13 +205,28 @@ def test_a_keep_gate_model_trains_resumes_and_generates_as_its_checkpoint_says(t
 
 
 def test_clips_come_from_the_weights_of_the_lowest_validation_loss_unless_told_otherwise(tmp_path, dataset):
-    assert main(tiny_run(tmp_path / "best", dataset, "-e", "3", "-g", "0")) == 0
-    rows = [json.loads(line) for line in (tmp_path / "best" / "model-logs" / "metrics.jsonl").read_text().splitlines()]
+    assert main(tiny_run(tmp_path, dataset, "-e", "1", "-g", "0")) == 0
+    first_epoch = trained_weights(load_checkpoint(tmp_path / "model.pt"))
+    assert main(tiny_run(tmp_path, dataset, "-e", "3", "-g", "0")) == 0
+    rows = [json.loads(line) for line in (tmp_path / "model-logs" / "metrics.jsonl").read_text().splitlines()]
     losses = [row["val/loss"] for row in rows if "val/loss" in row]
-    best = load_checkpoint(tmp_path / "best" / "model.pt")["best"]
+    state = load_checkpoint(tmp_path / "model.pt")
+    best = state["best"]
     assert best["metrics"]["val/loss"] == min(losses) and best["epoch"] == 1 + losses.index(min(losses))
-    assert main(tiny_run(tmp_path / "last", dataset, "-e", "3", "-g", "0", "--no-keep-best")) == 0
-    assert "best" not in load_checkpoint(tmp_path / "last" / "model.pt")
+
+    def clip(*flags: str) -> bytes:
+        assert main(tiny_run(tmp_path, dataset, "-e", "0", "-g", "1", "-s", "0.5", *flags)) == 0
+        return (tmp_path / "out" / "clip-0.wav").read_bytes()
+
+    state["best"] = {**best, "weights": first_epoch, "epoch": 1}  # as if the first epoch had been the best
+    save_checkpoint(tmp_path / "model.pt", state)
+    kept, last = clip(), clip("--no-keep-best")
+    assert kept != last
+    del state["best"]
+    save_checkpoint(tmp_path / "model.pt", state)
+    assert clip() == last  # --no-keep-best: the weights of a checkpoint that kept none
+    assert main(tiny_run(tmp_path / "plain", dataset, "-e", "2", "-g", "0", "--no-keep-best")) == 0
+    assert "best" not in load_checkpoint(tmp_path / "plain" / "model.pt")
 
 
 def test_a_model_with_hypotheses_trains_logs_its_winners_and_generates(tmp_path, dataset):
